@@ -15,6 +15,8 @@ import click
 
 from salova import __version__
 from salova.errors import SalovaError
+from salova.fileio import atomic_write_json
+from salova.video import IngestConfig, SamplingConfig, SceneConfig, sample_video_path, segment_video
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +27,134 @@ def cli() -> None:
 
 def _echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:d}:{minutes:02d}:{secs:05.2f}"
+
+
+def _print_segments(result) -> None:
+    info = result.info
+    click.echo(
+        f"{info.path.name}: {info.width}x{info.height}, {float(info.fps):g} fps, "
+        f"{info.duration_sec or 0:.2f} s; {len(result.segments)} segments "
+        f"({len(result.cut_frames)} detector cuts)"
+    )
+    click.echo(f"{'#':>4}  {'start':>10}  {'end':>10}  {'frames (end excl.)':>18}  {'sampled':>7}")
+    for seg in result.segments:
+        span = f"{seg.start_frame}-{seg.end_frame}"
+        click.echo(
+            f"{seg.index:>4}  {_clock(seg.start_sec):>10}  {_clock(seg.end_sec):>10}  {span:>18}  {seg.num_frames:>7}"
+        )
+
+
+def _warn_damage(result) -> None:
+    if result.damaged_frames:
+        click.echo(f"warning: {result.path}: skipped {result.damaged_frames} damaged frames", err=True)
+    if result.truncated:
+        click.echo(f"warning: {result.path}: stream ends before its stated duration (truncated)", err=True)
+
+
+def _show_progress(flag: bool | None) -> bool:
+    return sys.stderr.isatty() if flag is None else flag
+
+
+def _scene_options(func):
+    options = [
+        click.option(
+            "--min-segment-sec",
+            type=click.FloatRange(min=0),
+            default=SceneConfig.min_segment_sec,
+            show_default=True,
+            help="Merge segments shorter than this (0: off).",
+        ),
+        click.option(
+            "--max-segment-sec",
+            type=click.FloatRange(min=0),
+            default=SceneConfig.max_segment_sec,
+            show_default=True,
+            help="Split segments longer than this (0: off).",
+        ),
+        click.option(
+            "--max-segments",
+            type=click.IntRange(min=0),
+            default=SceneConfig.max_segments,
+            show_default=True,
+            help="Cap on segments per video (0: off).",
+        ),
+        click.option(
+            "--threshold",
+            type=click.FloatRange(min=0, min_open=True),
+            default=SceneConfig.adaptive_threshold,
+            show_default=True,
+            help="AdaptiveDetector adaptive_threshold.",
+        ),
+        click.option(
+            "--fps",
+            "sample_fps",
+            type=click.FloatRange(min=0, min_open=True),
+            default=SamplingConfig.fps,
+            show_default=True,
+            help="Frames sampled per second.",
+        ),
+        click.option("--strict", is_flag=True, help="Fail on damaged frames instead of skipping them."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _ingest_config(
+    min_segment_sec, max_segment_sec, max_segments, threshold, sample_fps, strict, keep_frames=False
+) -> IngestConfig:
+    return IngestConfig(
+        scenes=SceneConfig(
+            adaptive_threshold=threshold,
+            min_segment_sec=min_segment_sec,
+            max_segment_sec=max_segment_sec,
+            max_segments=max_segments,
+        ),
+        sampling=SamplingConfig(fps=sample_fps),
+        keep_frames=keep_frames,
+        strict=strict,
+    )
+
+
+@cli.command()
+@click.argument("video", type=click.Path(path_type=Path, readable=False))
+@_scene_options
+@click.option("--json", "as_json", is_flag=True, help="Print the segments as a JSON list.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the JSON list to this file (atomically).",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+def segment(video, as_json, output, progress, **options):
+    """Cut VIDEO into segments (one decode pass) and print them."""
+    result = segment_video(video, _ingest_config(**options), progress=_show_progress(progress))
+    rows = [s.to_dict() for s in result.segments]
+    if output is not None:
+        atomic_write_json(output, rows)
+    _warn_damage(result)
+    if as_json:
+        _echo_json(rows)
+    else:
+        _print_segments(result)
+
+
+@cli.command()
+def demo():
+    """Segment the bundled sample clip bikes.mp4 and print the result."""
+    video = sample_video_path("bikes")
+    click.echo(f"Segmenting {video} (default rules: min 2 s, max 60 s per segment)")
+    _print_segments(segment_video(video, IngestConfig(keep_frames=False)))
+    click.echo("\nWith the segment rules off (--min-segment-sec 0 --max-segment-sec 0):")
+    rules_off = IngestConfig(scenes=SceneConfig(min_segment_sec=0, max_segment_sec=0), keep_frames=False)
+    _print_segments(segment_video(video, rules_off))
 
 
 def main(argv: list[str] | None = None) -> None:
