@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +50,22 @@ def test_demo_prints_the_segments_of_bikes(capsys):
     assert "bikes.mp4: 640x272, 25 fps, 10.00 s; 4 segments (5 detector cuts)" in out
     assert "bikes.mp4: 640x272, 25 fps, 10.00 s; 6 segments (5 detector cuts)" in out
     assert "242-250" in out
+
+
+def test_synth_writes_a_corpus_and_refuses_to_mix_settings(tmp_path, capsys):
+    out = tmp_path / "corpus"
+    args = ["synth", "--out", str(out), "--seed", "7", "--videos", "2", "--minutes", "0.5", "--json"]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert [v["id"] for v in summary["videos"]] == ["synth-7-00000", "synth-7-00001"]
+    assert all(Path(v["video"]).is_file() and v["seconds"] == 30.0 for v in summary["videos"])
+    first_bytes = (out / "videos" / "synth-7-00000.mp4").read_bytes()
+
+    code, stdout, _ = run_cli(args, capsys)  # same settings: finished videos are kept
+    assert code == 0 and json.loads(stdout) == summary
+    assert (out / "videos" / "synth-7-00000.mp4").read_bytes() == first_bytes
+
+    code, stdout, err = run_cli([*args[:-1], "--fps", "4"], capsys)
+    assert code == 2 and stdout == ""
+    assert err.startswith(f"error: {out}: holds a corpus made with another config") and err.count("\n") == 1

@@ -16,6 +16,7 @@ import click
 from salova import __version__
 from salova.errors import SalovaError
 from salova.fileio import atomic_write_json
+from salova.synth import SynthConfig, write_corpus
 from salova.video import IngestConfig, SamplingConfig, SceneConfig, sample_video_path, segment_video
 
 
@@ -144,6 +145,62 @@ def segment(video, as_json, output, progress, **options):
         _echo_json(rows)
     else:
         _print_segments(result)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Corpus folder (created; an unfinished corpus of the same settings is completed).",
+)
+@click.option("--seed", type=int, default=SynthConfig.seed, show_default=True)
+@click.option("--videos", "num_videos", type=click.IntRange(min=1), default=SynthConfig.num_videos, show_default=True)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=SynthConfig.minutes,
+    show_default=True,
+    help="Length of each video.",
+)
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=SynthConfig.fps, show_default=True)
+@click.option("--width", type=click.IntRange(min=16), default=SynthConfig.width, show_default=True)
+@click.option("--height", type=click.IntRange(min=16), default=SynthConfig.height, show_default=True)
+@click.option(
+    "--questions-per-video", type=click.IntRange(min=0), default=SynthConfig.questions_per_video, show_default=True
+)
+@click.option(
+    "--duplicate-probability",
+    type=click.FloatRange(0, 1),
+    default=SynthConfig.duplicate_probability,
+    show_default=True,
+    help="Share of scenes that repeat an earlier one nearly exactly.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the corpus summary as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+def synth(out_dir, as_json, progress, **fields):
+    """Write a deterministic corpus of synthetic long videos with captions and questions."""
+    corpus = write_corpus(out_dir, SynthConfig(**fields), progress=_show_progress(progress))
+    rows = [
+        {
+            "id": v.id,
+            "video": str(corpus.video_path(v)),
+            "seconds": v.duration_sec,
+            "scenes": len(v.scenes),
+            "questions": len(v.questions),
+        }
+        for v in corpus.videos
+    ]
+    if as_json:
+        _echo_json({"out_dir": str(corpus.root), "videos": rows})
+        return
+    click.echo(f"{corpus.root}: {len(rows)} videos")
+    for row in rows:
+        click.echo(
+            f"  {row['id']}  {_clock(row['seconds'])}  {row['scenes']:>4} scenes  "
+            f"{row['questions']:>3} questions  {row['video']}"
+        )
 
 
 @cli.command()

@@ -11,9 +11,12 @@ from pathlib import Path
 
 __all__ = [
     "SalovaError",
+    "PathError",
     "ConfigError",
     "CheckpointError",
     "DataError",
+    "CorpusError",
+    "CorpusMismatchError",
     "VideoError",
     "VideoNotFoundError",
     "VideoPermissionError",
@@ -36,17 +39,29 @@ class CheckpointError(SalovaError):
     """A checkpoint folder is missing, incomplete or does not match the model."""
 
 
-class DataError(SalovaError):
-    """A data record or data file is malformed."""
-
-
-class VideoError(SalovaError):
-    """A video file cannot be used. ``path`` names the file."""
+class PathError(SalovaError):
+    """Something is wrong with a file or folder: ``path`` names it, ``problem`` says what."""
 
     def __init__(self, path: str | Path, problem: str):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class DataError(SalovaError):
+    """A data record or data file is malformed."""
+
+
+class CorpusError(DataError, PathError):
+    """A synthetic corpus folder or file cannot be written or read."""
+
+
+class CorpusMismatchError(CorpusError, ConfigError):
+    """The folder already holds a corpus made with a different config."""
+
+
+class VideoError(PathError):
+    """A video file cannot be used."""
 
 
 class VideoNotFoundError(VideoError, FileNotFoundError):

@@ -1,29 +1,35 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a part."""
+"""Atomic file writes: a reader sees the old file or the complete new one, never a part.
+
+A write goes to ``.<name>.<pid>.<random>.part`` beside the target and is moved into place
+with ``os.replace``. A process killed mid-write leaves only such a ``.part`` file, which
+:func:`remove_stale_parts` clears before the next attempt.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json"]
+__all__ = ["PART_SUFFIX", "atomic_path", "atomic_write_text", "atomic_write_json", "remove_stale_parts"]
+
+PART_SUFFIX = ".part"
+"""Suffix of temporary files written by :func:`atomic_path`."""
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+    """Yield a fresh temporary path beside ``path``; on success it replaces ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    The caller creates the temporary file (with the process's usual permissions). On any
+    exception it is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    temp = Path(temp_name)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
     try:
         yield temp
         os.replace(temp, path)
@@ -32,10 +38,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_stale_parts(path: str | Path) -> None:
+    """Delete temporary files that an interrupted write of ``path`` left behind."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*{PART_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as temp:
         temp.write_text(text, encoding="utf-8")
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import solid_frames, write_audio_only
+from media import solid_frames, write_audio_only
 from salova.cli import main
 from salova.errors import (
     CorruptVideoError,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scenedetect import AdaptiveDetector, detect
 
-from conftest import solid_frames
+from media import solid_frames
 from salova.cli import main
 from salova.video import (
     IngestConfig,
