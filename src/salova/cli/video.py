@@ -1,39 +1,15 @@
-"""The ``salova`` command line: thin handlers over the library.
-
-Each handler parses its options, builds a config, calls one library function and prints
-the result. A :class:`~salova.errors.SalovaError` becomes one line on stderr starting with
-``error:`` and exit code 2.
-"""
+"""Video commands: ``salova segment``, ``salova synth`` and ``salova demo``."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
-from salova import __version__
-from salova.errors import SalovaError
+from salova.cli.common import clock, echo_json, show_progress
 from salova.fileio import atomic_write_json
 from salova.synth import SynthConfig, write_corpus
 from salova.video import IngestConfig, SamplingConfig, SceneConfig, sample_video_path, segment_video
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="salova")
-def cli() -> None:
-    """SALOVA: find the scenes of a long video that answer a question."""
-
-
-def _echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours:d}:{minutes:02d}:{secs:05.2f}"
 
 
 def _print_segments(result) -> None:
@@ -47,7 +23,7 @@ def _print_segments(result) -> None:
     for seg in result.segments:
         span = f"{seg.start_frame}-{seg.end_frame}"
         click.echo(
-            f"{seg.index:>4}  {_clock(seg.start_sec):>10}  {_clock(seg.end_sec):>10}  {span:>18}  {seg.num_frames:>7}"
+            f"{seg.index:>4}  {clock(seg.start_sec):>10}  {clock(seg.end_sec):>10}  {span:>18}  {seg.num_frames:>7}"
         )
 
 
@@ -56,10 +32,6 @@ def _warn_damage(result) -> None:
         click.echo(f"warning: {result.path}: skipped {result.damaged_frames} damaged frames", err=True)
     if result.truncated:
         click.echo(f"warning: {result.path}: stream ends before its stated duration (truncated)", err=True)
-
-
-def _show_progress(flag: bool | None) -> bool:
-    return sys.stderr.isatty() if flag is None else flag
 
 
 def _scene_options(func):
@@ -123,7 +95,7 @@ def _ingest_config(
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("video", type=click.Path(path_type=Path, readable=False))
 @_scene_options
 @click.option("--json", "as_json", is_flag=True, help="Print the segments as a JSON list.")
@@ -136,18 +108,18 @@ def _ingest_config(
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 def segment(video, as_json, output, progress, **options):
     """Cut VIDEO into segments (one decode pass) and print them."""
-    result = segment_video(video, _ingest_config(**options), progress=_show_progress(progress))
+    result = segment_video(video, _ingest_config(**options), progress=show_progress(progress))
     rows = [s.to_dict() for s in result.segments]
     if output is not None:
         atomic_write_json(output, rows)
     _warn_damage(result)
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
     else:
         _print_segments(result)
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--out",
     "out_dir",
@@ -181,7 +153,7 @@ def segment(video, as_json, output, progress, **options):
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 def synth(out_dir, as_json, progress, **fields):
     """Write a deterministic corpus of synthetic long videos with captions and questions."""
-    corpus = write_corpus(out_dir, SynthConfig(**fields), progress=_show_progress(progress))
+    corpus = write_corpus(out_dir, SynthConfig(**fields), progress=show_progress(progress))
     rows = [
         {
             "id": v.id,
@@ -193,17 +165,17 @@ def synth(out_dir, as_json, progress, **fields):
         for v in corpus.videos
     ]
     if as_json:
-        _echo_json({"out_dir": str(corpus.root), "videos": rows})
+        echo_json({"out_dir": str(corpus.root), "videos": rows})
         return
     click.echo(f"{corpus.root}: {len(rows)} videos")
     for row in rows:
         click.echo(
-            f"  {row['id']}  {_clock(row['seconds'])}  {row['scenes']:>4} scenes  "
+            f"  {row['id']}  {clock(row['seconds'])}  {row['scenes']:>4} scenes  "
             f"{row['questions']:>3} questions  {row['video']}"
         )
 
 
-@cli.command()
+@click.command()
 def demo():
     """Segment the bundled sample clip bikes.mp4 and print the result."""
     video = sample_video_path("bikes")
@@ -212,19 +184,3 @@ def demo():
     click.echo("\nWith the segment rules off (--min-segment-sec 0 --max-segment-sec 0):")
     rules_off = IngestConfig(scenes=SceneConfig(min_segment_sec=0, max_segment_sec=0), keep_frames=False)
     _print_segments(segment_video(video, rules_off))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``salova`` console script and ``python -m salova``."""
-    try:
-        rc = cli.main(args=argv, prog_name="salova", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:  # usage errors, bad option values
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except SalovaError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(rc if isinstance(rc, int) else 0)
