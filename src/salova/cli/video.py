@@ -179,7 +179,7 @@ def synth(out_dir, as_json, progress, **fields):
 def demo():
     """Segment the bundled sample clip bikes.mp4 and print the result."""
     video = sample_video_path("bikes")
-    click.echo(f"Segmenting {video} (default rules: min 2 s, max 60 s per segment)")
+    click.echo(f"Segmenting the sample clip {video.name} (default rules: min 2 s, max 60 s per segment)")
     _print_segments(segment_video(video, IngestConfig(keep_frames=False)))
     click.echo("\nWith the segment rules off (--min-segment-sec 0 --max-segment-sec 0):")
     rules_off = IngestConfig(scenes=SceneConfig(min_segment_sec=0, max_segment_sec=0), keep_frames=False)
