@@ -24,6 +24,22 @@ __all__ = [
     "NoVideoStreamError",
     "VideoTooLargeError",
     "CorruptVideoError",
+    "RecordError",
+    "ModelFolderError",
+    "CaptionerError",
+    "EngineError",
+    "BuildOutputError",
+    "BuildMismatchError",
+    "AnnotationError",
+    "EvalError",
+    "ResultsMismatchError",
+    "MissingDependencyError",
+    "CacheError",
+    "ModelSpecError",
+    "BundledModelError",
+    "NotIndexedError",
+    "UploadError",
+    "UploadTooLargeError",
 ]
 
 
@@ -86,3 +102,81 @@ class VideoTooLargeError(VideoError):
 
 class CorruptVideoError(VideoDecodeError):
     """Frames failed to decode and strict decoding was asked for."""
+
+
+class RecordError(DataError):
+    """A data record (see :mod:`salova.data.schema`) breaks the schema; the message names the
+    record and the field."""
+
+
+class ModelFolderError(CheckpointError, PathError):
+    """A local model folder (captioner, V2T or T2T model) is missing or cannot be loaded."""
+
+
+class CaptionerError(SalovaError):
+    """A captioner could not caption a segment. ``endpoint`` names the server for remote
+    captioners (else ``None``); ``status`` is the last HTTP status seen, if any."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None, status: int | None = None):
+        self.endpoint = endpoint
+        self.status = status
+        super().__init__(message)
+
+
+class EngineError(SalovaError):
+    """An execution engine (local worker processes or Ray) cannot start or lost its workers."""
+
+
+class BuildOutputError(DataError, PathError):
+    """A data-build output folder cannot be used (not a folder, not writable, foreign content)."""
+
+
+class BuildMismatchError(BuildOutputError, ConfigError):
+    """The output folder already holds a data build made with different settings."""
+
+
+class AnnotationError(DataError, PathError):
+    """A benchmark annotation file is missing, unreadable or not in the benchmark's official format;
+    the message names the file and, where it applies, the row and field."""
+
+
+class EvalError(SalovaError):
+    """An evaluation run cannot go on (for example a model that answers nothing usable)."""
+
+
+class ResultsMismatchError(EvalError, PathError, ConfigError):
+    """A partial results file was written by a run with other settings (benchmark, model,
+    convention...); resuming would mix them."""
+
+
+class MissingDependencyError(SalovaError, ImportError):
+    """An optional package needed by the requested feature is not installed; the message says
+    what to install."""
+
+
+class CacheError(PathError):
+    """The feature cache folder (or one of its entries) cannot be read or written."""
+
+
+class ModelSpecError(ConfigError):
+    """A model argument names neither a SALOVA checkpoint folder nor a known pipeline."""
+
+
+class BundledModelError(SalovaError):
+    """A model shipped inside a Python package (OCR, MiniLM, SmolLM2) is missing or cannot be loaded."""
+
+
+class NotIndexedError(SalovaError):
+    """A question was asked before any video was indexed."""
+
+
+class UploadError(SalovaError):
+    """An uploaded file was refused (empty, or the upload broke off)."""
+
+
+class UploadTooLargeError(UploadError):
+    """An upload exceeds the server's size limit; ``limit`` is the limit in bytes."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"the upload exceeds the limit of {limit} bytes")

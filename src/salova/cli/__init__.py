@@ -20,9 +20,21 @@ from salova.errors import SalovaError
 __all__ = ["COMMANDS", "cli", "main"]
 
 COMMANDS: dict[str, str] = {
-    "demo": "salova.cli.video:demo",
+    "build-data": "salova.cli.data:build_data",
+    "convert-data": "salova.cli.data:convert_data",
+    "data-stats": "salova.cli.data:data_stats",
+    "ask": "salova.cli.infer:ask",
+    "chat": "salova.cli.infer:chat",
+    "demo": "salova.cli.infer:demo",
+    "index": "salova.cli.infer:index",
     "segment": "salova.cli.video:segment",
+    "serve": "salova.cli.serve:serve",
     "synth": "salova.cli.video:synth",
+    "train": "salova.cli.train:train",
+    "eval": "salova.cli.eval:evaluate_command",
+    "synth-bench": "salova.cli.eval:synth_bench",
+    "niah": "salova.cli.eval:niah",
+    "ablate": "salova.cli.eval:ablate",
 }
 """Command name -> ``module:function`` of its click command."""
 
