@@ -1,0 +1,263 @@
+"""Stage 0 (ours): a small CLIP pair pre-trained contrastively on the synthetic world.
+
+No pretrained CLIP can be had on a machine without a model hub, yet SALOVA's router and
+connector need a vision tower and a text tower that already agree. Stage 0 trains a small
+``transformers`` ``CLIPModel`` from scratch on the synthetic corpus: every scene's frames (one
+drawn per epoch) against its caption, with CLIP's symmetric InfoNCE loss (image -> text and
+text -> image over the micro-batch). The result is a standard CLIP folder (model, image
+processor, tokenizer) that stage 1 takes as its vision and text tower and that
+``salova build-data`` takes as its V2T model. With a real CLIP folder, skip this stage.
+
+The tokenizer is word-level, built offline from the corpus's own texts (captions, questions and
+answer options; lower-cased, punctuation split off), with ``<|startoftext|>``/``<|endoftext|>``
+around every text as CLIP has; CLIP pools the end-of-text token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from torch.utils.data import Dataset
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
+
+from salova.model.processing_salova import IMAGE_NORMALIZATION, MAX_PIXEL_VALUE
+from salova.synth import SynthCorpus, load_corpus
+from salova.synth.writer import VIDEOS_DIR
+from salova.train.config import ClipModelConfig, ClipPretrainConfig
+from salova.train.data import FrameCache, frame_cache_for, segment_frames
+from salova.train.distributed import Session
+from salova.train.loop import StepOutput, Trainee, TrainSummary, run_training
+
+__all__ = [
+    "PAD_TOKEN",
+    "UNK_TOKEN",
+    "BOS_TOKEN",
+    "EOS_TOKEN",
+    "corpus_texts",
+    "build_word_tokenizer",
+    "build_clip",
+    "SceneDataset",
+    "ClipCollator",
+    "clip_step",
+    "save_clip",
+    "pretrain_clip",
+]
+
+logger = logging.getLogger(__name__)
+
+PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<unk>", "<|startoftext|>", "<|endoftext|>"
+"""Special tokens at ids 0-3. The end-of-text id is not 2, so CLIP pools the first end-of-text
+token by id instead of its legacy ``argmax`` rule."""
+SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN)
+
+
+def corpus_texts(corpus: SynthCorpus) -> list[str]:
+    """Every text of a corpus a tower will read: captions, questions and answer options."""
+    texts = []
+    for video in corpus.videos:
+        texts.extend(scene.caption for scene in video.scenes)
+        for question in video.questions:
+            texts.append(question.question)
+            texts.extend(question.options.values())
+    return texts
+
+
+def build_word_tokenizer(texts: Iterable[str], max_length: int, min_count: int = 1) -> PreTrainedTokenizerFast:
+    """A word-level CLIP-style tokenizer over the words of ``texts`` (sorted by count, then alphabetically).
+
+    Args:
+        texts: the corpus texts.
+        max_length: context of the text tower (``model_max_length``).
+        min_count: words seen fewer times become ``<unk>``.
+    """
+    normalizer = normalizers.Lowercase()
+    splitter = pre_tokenizers.Whitespace()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    vocab = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *words))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = splitter
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{BOS_TOKEN} $A {EOS_TOKEN}",
+        special_tokens=[(BOS_TOKEN, vocab[BOS_TOKEN]), (EOS_TOKEN, vocab[EOS_TOKEN])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=max_length,
+    )
+
+
+def build_clip(config: ClipModelConfig, tokenizer: PreTrainedTokenizerFast) -> CLIPModel:
+    """A randomly initialised ``CLIPModel`` of the configured sizes (seed first for reproducibility)."""
+    vision, text = config.vision, config.text
+    clip_config = CLIPConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": text.hidden_size,
+            "intermediate_size": text.intermediate_size,
+            "num_hidden_layers": text.num_layers,
+            "num_attention_heads": text.num_heads,
+            "max_position_embeddings": config.max_text_length,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": vision.hidden_size,
+            "intermediate_size": vision.intermediate_size,
+            "num_hidden_layers": vision.num_layers,
+            "num_attention_heads": vision.num_heads,
+            "image_size": config.image_size,
+            "patch_size": config.patch_size,
+        },
+        projection_dim=config.projection_dim,
+        logit_scale_init_value=config.logit_scale_init,
+    )
+    return CLIPModel(clip_config)
+
+
+@dataclass(frozen=True)
+class _Scene:
+    video: str
+    """Path of the video under the corpus's videos folder."""
+    span: tuple[float, float]
+    caption: str
+
+
+class SceneDataset(Dataset):
+    """One item per scene of the corpus: a frame of the scene (drawn per epoch) and its caption.
+
+    Items are addressed by ``(epoch, index)`` keys; the frame is drawn with a generator seeded by
+    ``(seed, epoch, index)``, so a resumed or distributed run draws the same frames.
+    """
+
+    def __init__(self, corpus: SynthCorpus, cache: FrameCache, seed: int, max_samples: int | None = None):
+        self.videos_root = corpus.root / VIDEOS_DIR
+        self.cache = cache
+        self.seed = seed
+        scenes = [
+            _Scene(video=video.file, span=(scene.start_sec, scene.end_sec), caption=scene.caption)
+            for video in corpus.videos
+            for scene in video.scenes
+        ]
+        self.scenes = scenes[:max_samples] if max_samples is not None else scenes
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def videos(self) -> list[str]:
+        return sorted({scene.video for scene in self.scenes})
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, str]:
+        epoch, index = key
+        scene = self.scenes[index]
+        (frames,) = segment_frames(self.cache.load(self.videos_root, scene.video), [scene.span])
+        pick = int(np.random.default_rng([self.seed, epoch, index]).integers(len(frames)))
+        return frames[pick], scene.caption
+
+
+class ClipCollator:
+    """(frame, caption) pairs -> ``CLIPModel`` inputs: normalised pixels and padded token ids."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        mean, std = IMAGE_NORMALIZATION["clip_vision_model"]
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(std).view(1, 3, 1, 1)
+
+    def __call__(self, items: Sequence[tuple[np.ndarray, str]]) -> dict[str, torch.Tensor]:
+        frames = torch.from_numpy(np.stack([frame for frame, _ in items])).permute(0, 3, 1, 2).float()
+        text = self.tokenizer(
+            [caption for _, caption in items],
+            padding="longest",
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {
+            "pixel_values": (frames / MAX_PIXEL_VALUE - self.mean) / self.std,
+            "input_ids": text["input_ids"],
+            "attention_mask": text["attention_mask"],
+        }
+
+
+def clip_step(model: torch.nn.Module, inputs: dict[str, Any]) -> StepOutput:
+    """InfoNCE over the micro-batch; image -> text top-1 accuracy as the retrieval metric."""
+    out = model(**inputs, return_loss=True)
+    size = out.logits_per_image.shape[0]
+    best = out.logits_per_image.detach().argmax(dim=1)
+    hits = int((best == torch.arange(size, device=best.device)).sum())
+    return StepOutput(
+        loss=out.loss,
+        means={"loss": out.loss.item()},
+        counts={"hits": hits, "queries": size, "samples": size, "tokens": int(inputs["attention_mask"].sum())},
+    )
+
+
+def save_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, folder: str | Path) -> None:
+    """Write a standard CLIP folder: model, image processor and tokenizer (``CLIPProcessor``)."""
+    size = model.config.vision_config.image_size
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": size},
+        crop_size={"height": size, "width": size},
+        image_mean=IMAGE_NORMALIZATION["clip_vision_model"][0],
+        image_std=IMAGE_NORMALIZATION["clip_vision_model"][1],
+    )
+    model.save_pretrained(folder)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+
+
+def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress: bool = False) -> TrainSummary:
+    """Run stage 0: train a CLIP pair on a synthetic corpus and save it as a CLIP folder.
+
+    Args:
+        config: the stage 0 config.
+        resume: continue the run in ``output_dir`` from its newest checkpoint.
+        progress: show a progress bar on the main process.
+
+    Returns:
+        :class:`~salova.train.loop.TrainSummary`; the CLIP folder is ``config.output_dir``.
+
+    Raises:
+        CorpusError: the corpus is missing or incomplete.
+        ConfigError, CheckpointError: bad settings or run folder.
+    """
+
+    def setup(session: Session, progress: bool) -> Trainee:
+        corpus = load_corpus(config.data.corpus)
+        tokenizer = build_word_tokenizer(
+            corpus_texts(corpus), config.model.max_text_length, config.model.min_word_count
+        )
+        model = build_clip(config.model, tokenizer)
+        videos_root = corpus.root / VIDEOS_DIR
+        cache = frame_cache_for(config.data, videos_root, config.model.image_size)
+        dataset = SceneDataset(corpus, cache, config.seed, config.data.max_samples)
+        with session.accelerator.main_process_first():
+            cache.prepare(videos_root, dataset.videos(), progress=progress)
+        logger.info("stage 0: %d scenes, %d words", len(dataset), len(tokenizer))
+        return Trainee(
+            model=model,
+            dataset=dataset,
+            collate=ClipCollator(tokenizer, config.model.max_text_length),
+            step_fn=clip_step,
+            save_model=lambda folder: save_clip(model, tokenizer, folder),
+            num_workers=config.data.num_workers,
+        )
+
+    return run_training(config, setup, resume=resume, progress=progress)

@@ -1,0 +1,124 @@
+"""Training data: the frame cache, segments cut by time, samples of records and the batch order."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from salova.errors import ConfigError
+from salova.train.config import DataConfig
+from salova.train.data import (
+    BatchPlan,
+    FrameCache,
+    RecordDataset,
+    VideoFrames,
+    frame_cache_for,
+    load_record_source,
+    micro_batches,
+    segment_frames,
+)
+from salova.train.loop import retrieval_hits
+
+
+def test_the_frame_cache_decodes_once_and_notices_a_changed_video(three_scene_video, tmp_path, monkeypatch):
+    cache = FrameCache(tmp_path / "cache", frame_size=16, fps=1.0, resize="center_crop")
+    root, name = three_scene_video.parent, three_scene_video.name
+    frames = cache.load(root, name)
+    # 90 frames at 25 fps: 3.6 s, one frame per second.
+    assert frames.frames.shape == (4, 16, 16, 3) and frames.frames.dtype == np.uint8
+    assert frames.times.tolist() == pytest.approx([0.0, 1.0, 2.0, 3.0])
+    assert frames.frames[0, 8, 8, 0] > 180 and frames.frames[3, 8, 8, 2] > 180  # red first, blue last
+    path = cache.path_for(name)
+    assert path.is_file()
+
+    decodes = []
+    real_decode = FrameCache._decode
+    monkeypatch.setattr(FrameCache, "_decode", lambda self, video: decodes.append(video) or real_decode(self, video))
+    fresh = FrameCache(tmp_path / "cache", frame_size=16, fps=1.0, resize="center_crop")
+    np.testing.assert_array_equal(fresh.load(root, name).frames, frames.frames)
+    assert decodes == []
+    stat = three_scene_video.stat()
+    os.utime(three_scene_video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    FrameCache(tmp_path / "cache", frame_size=16, fps=1.0, resize="center_crop").load(root, name)
+    assert decodes == [three_scene_video]
+
+
+def test_segments_take_their_frames_by_time_and_short_ones_the_nearest():
+    video = VideoFrames(frames=np.arange(6, dtype=np.uint8).reshape(6, 1, 1, 1), times=np.arange(6.0))
+    pieces = segment_frames(video, [(0.0, 2.5), (2.5, 2.9), (2.9, 6.0)])
+    assert [p[:, 0, 0, 0].tolist() for p in pieces] == [[0, 1, 2], [3], [3, 4, 5]]
+    (capped,) = segment_frames(video, [(0.0, 6.0)], max_frames=3)
+    assert capped[:, 0, 0, 0].tolist() == [0, 2, 5]
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+def test_the_batch_order_does_not_depend_on_the_number_of_processes(world_size):
+    plan = BatchPlan(num_samples=19, global_batch_size=8, micro_batch_size=2, world_size=world_size, seed=5)
+    one = BatchPlan(num_samples=19, global_batch_size=8, micro_batch_size=2, world_size=1, seed=5)
+    assert plan.steps_per_epoch == 2 and plan.accumulation == 4 // world_size
+    for epoch in (0, 1):
+        order = plan.order(epoch)
+        for step in range(plan.steps_per_epoch):
+            chunks = {
+                plan.chunk(rank, micro): plan.chunk_samples(order, step, plan.chunk(rank, micro))
+                for rank in range(world_size)
+                for micro in range(plan.accumulation)
+            }
+            expected = {c: one.chunk_samples(one.order(epoch), step, c) for c in range(one.chunks_per_step)}
+            assert chunks == expected
+            assert len({i for chunk in chunks.values() for i in chunk}) == 8  # a step never repeats a sample
+    assert plan.order(0).tolist() != plan.order(1).tolist()
+    assert plan.micro_seed(0, 1, 2) == one.micro_seed(0, 1, 2) != one.micro_seed(1, 1, 2)
+
+
+def test_batch_plans_refuse_too_little_data_and_uneven_batches():
+    with pytest.raises(ConfigError, match="fewer than one global batch"):
+        BatchPlan(num_samples=3, global_batch_size=4, micro_batch_size=1, world_size=1, seed=0)
+    with pytest.raises(ConfigError, match="multiple of micro_batch_size x processes"):
+        BatchPlan(num_samples=30, global_batch_size=6, micro_batch_size=2, world_size=2, seed=0)
+
+
+class _Keys(torch.utils.data.Dataset):
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, key):
+        return key
+
+
+def test_micro_batches_resume_at_any_step_of_any_epoch():
+    plan = BatchPlan(num_samples=10, global_batch_size=4, micro_batch_size=2, world_size=1, seed=1)
+    whole = micro_batches(plan, _Keys(), list, rank=0, start_step=0)
+    sequence = [(m.epoch, m.step, m.seed, m.inputs) for m in (next(whole) for _ in range(12))]
+    assert [(e, s) for e, s, _, _ in sequence[::2]] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    resumed = micro_batches(plan, _Keys(), list, rank=0, start_step=3)
+    assert [(m.epoch, m.step, m.seed, m.inputs) for m in (next(resumed) for _ in range(6))] == sequence[6:]
+
+
+def test_record_samples_per_query_or_per_video(synthetic):
+    source = load_record_source(DataConfig(records=str(synthetic.data), task="qa"))
+    assert source.videos_root == (synthetic.corpus / "videos").resolve()
+    record = source.records[0]
+    cache = frame_cache_for(DataConfig(records="-", task="qa"), source.videos_root, 16)
+    per_query = RecordDataset(source, DataConfig(records="-", task="qa"), cache)
+    assert len(per_query) == sum(r.num_queries for r in source.records)
+    example = per_query[(0, 1)]
+    assert [m["role"] for m in example.conversation] == ["user", "assistant"]
+    # The router reads the question as asked (qa: its prompt), never the scored text that names the answer.
+    assert example.queries == [record.prompts()[1]] and example.conversation[0]["content"] == record.prompts()[1]
+    assert example.labels.tolist() == [list(record.labels[1])]
+    assert len(example.frames) == record.num_segments == len(example.timestamps)
+    per_video = RecordDataset(source, DataConfig(records="-", task="qa", sample_unit="video"), cache)
+    whole = per_video[(0, 0)]
+    assert len(per_video) == len(source.records) and len(whole.conversation) == 2 * record.num_queries
+    assert whole.labels.shape == (record.num_queries, record.num_segments)
+
+
+def test_retrieval_hits_count_queries_whose_best_segment_is_relevant():
+    logits = (torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.0], [0.3, 0.2, 0.1]]), torch.tensor([[2.0, 1.0]]))
+    labels = [torch.tensor([[0, 1, 0], [0, 1, 1], [0, 0, 0]]), torch.tensor([[1, 0]])]
+    # video 0: query 0 hit, query 1 miss, query 2 has no relevant segment (not counted); video 1: hit.
+    assert retrieval_hits(logits, labels) == (2, 3)

@@ -1,0 +1,71 @@
+"""Every stage runs on tiny configs, each from the previous stage's output, and its loss falls."""
+
+from __future__ import annotations
+
+import torch
+from safetensors.torch import load_file
+from train_helpers import LORA, components, losses, salova_config, stage0_config, trained_weights
+
+from salova.train import config_from_dict, load_trained, run_stage
+from salova.train.weights import ADAPTER_DIR, LANGUAGE_MODEL_SOURCE_FILE, PARTS_WEIGHTS_FILE
+
+
+def falls(values: list[float], ratio: float) -> bool:
+    """The mean of the last four steps is below ``ratio`` times the mean of the first four."""
+    return sum(values[-4:]) / 4 < ratio * sum(values[:4]) / 4
+
+
+def module_weights(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def same(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> bool:
+    return left.keys() == right.keys() and all(torch.equal(left[k], right[k]) for k in left)
+
+
+def test_stage_0_to_2_chain_and_every_loss_falls(synthetic, tmp_path):
+    from transformers import AutoProcessor, CLIPModel
+
+    # Stage 0: a CLIP pair from the corpus, saved as a standard transformers CLIP folder.
+    stage0 = tmp_path / "stage0"
+    run_stage(config_from_dict(stage0_config(synthetic.corpus, stage0, max_steps=24)))
+    assert falls(losses(stage0), 0.5)
+    model = CLIPModel.from_pretrained(stage0)
+    inputs = AutoProcessor.from_pretrained(stage0)(text=["a red star on a plain blue background"], return_tensors="pt")
+    assert model.get_text_features(**inputs).pooler_output.shape == (1, 32)
+
+    # Stage 1: assembled from the stage 0 towers and the tiny LLM; connector, router, projector learn.
+    stage1 = tmp_path / "stage1"
+    run_stage(config_from_dict(salova_config(1, stage1, synthetic.data, source=components(stage0, synthetic.llm))))
+    assert falls(losses(stage1), 0.95)
+    assert falls(losses(stage1, "similarity_loss"), 0.95)
+    assert (stage1 / LANGUAGE_MODEL_SOURCE_FILE).is_file() and not (stage1 / "model.safetensors").exists()
+    after1 = trained_weights(stage1)
+    clip = load_file(str(stage0 / "model.safetensors"))
+    clip_vision = {k.replace("vision_model.", "vision_tower.backbone.", 1): v for k, v in clip.items()}
+    assert same(module_weights(after1, "vision_tower."), module_weights(clip_vision, "vision_tower."))
+
+    # Stage 1.5: from stage 1; everything but the vision tower, the LLM through a new LoRA adapter.
+    stage1_5 = tmp_path / "stage1_5"
+    source = {"init_from": str(stage1)}
+    run_stage(config_from_dict(salova_config(1.5, stage1_5, synthetic.data, source=source, lora=LORA)))
+    assert falls(losses(stage1_5), 0.95)
+    after1_5 = trained_weights(stage1_5)
+    assert (stage1_5 / ADAPTER_DIR).is_dir()
+    assert same(module_weights(after1_5, "vision_tower."), module_weights(after1, "vision_tower."))
+    assert not same(module_weights(after1_5, "text_tower."), module_weights(after1, "text_tower."))
+
+    # Stage 2: from stage 1.5, on questions (the stage's record task); everything trains, the adapter goes on.
+    stage2 = tmp_path / "stage2"
+    source = {"init_from": str(stage1_5)}
+    run_stage(config_from_dict(salova_config(2, stage2, synthetic.data, source=source, lora=LORA)))
+    assert falls(losses(stage2), 0.95)
+    after2 = trained_weights(stage2)
+    assert not same(module_weights(after2, "vision_tower."), module_weights(after1_5, "vision_tower."))
+    assert not same(module_weights(after2, "adapter."), module_weights(after1_5, "adapter."))
+
+    # The output loads with its stage settings and the adapter, from a few MB on disk.
+    loaded = load_trained(stage2)
+    assert loaded.has_adapter and loaded.model.config.connector_max_token_drop == 0.4
+    assert sum(f.stat().st_size for f in stage2.rglob("*") if f.is_file()) < 8_000_000
+    assert (stage2 / PARTS_WEIGHTS_FILE).is_file()
