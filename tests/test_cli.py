@@ -1,4 +1,4 @@
-"""The command line as a user meets it: version, help, usage errors, the demo."""
+"""The command line as a user meets it: version, help, usage errors, synth."""
 
 from __future__ import annotations
 
@@ -42,14 +42,6 @@ def test_inconsistent_segment_rules_are_a_config_error(capsys, bikes_path):
     code, _, err = run_cli(["segment", str(bikes_path), "--min-segment-sec", "5", "--max-segment-sec", "6"], capsys)
     assert code == 2
     assert err.strip() == "error: max_segment_sec must be >= 2 * min_segment_sec = 10 (or 0), got 6.0"
-
-
-def test_demo_prints_the_segments_of_bikes(capsys):
-    code, out, _ = run_cli(["demo"], capsys)
-    assert code == 0
-    assert "bikes.mp4: 640x272, 25 fps, 10.00 s; 4 segments (5 detector cuts)" in out
-    assert "bikes.mp4: 640x272, 25 fps, 10.00 s; 6 segments (5 detector cuts)" in out
-    assert "242-250" in out
 
 
 def test_synth_writes_a_corpus_and_refuses_to_mix_settings(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Video commands: ``salova segment``, ``salova synth`` and ``salova demo``."""
+"""Video commands: ``salova segment`` and ``salova synth``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from salova.cli.common import clock, echo_json, show_progress
 from salova.fileio import atomic_write_json
 from salova.synth import SynthConfig, write_corpus
-from salova.video import IngestConfig, SamplingConfig, SceneConfig, sample_video_path, segment_video
+from salova.video import IngestConfig, SamplingConfig, SceneConfig, segment_video
 
 
 def _print_segments(result) -> None:
@@ -174,13 +174,3 @@ def synth(out_dir, as_json, progress, **fields):
             f"{row['questions']:>3} questions  {row['video']}"
         )
 
-
-@click.command()
-def demo():
-    """Segment the bundled sample clip bikes.mp4 and print the result."""
-    video = sample_video_path("bikes")
-    click.echo(f"Segmenting the sample clip {video.name} (default rules: min 2 s, max 60 s per segment)")
-    _print_segments(segment_video(video, IngestConfig(keep_frames=False)))
-    click.echo("\nWith the segment rules off (--min-segment-sec 0 --max-segment-sec 0):")
-    rules_off = IngestConfig(scenes=SceneConfig(min_segment_sec=0, max_segment_sec=0), keep_frames=False)
-    _print_segments(segment_video(video, rules_off))

