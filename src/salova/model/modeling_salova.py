@@ -32,7 +32,7 @@ from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedConfig
 from transformers import initialization as init
 
 from salova.errors import ConfigError
-from salova.model.configuration_salova import SalovaConfig
+from salova.model.configuration_salova import FOCUSFAST_PATHWAYS, SalovaConfig
 from salova.model.connector import SpatioTemporalConnector
 from salova.model.focusfast import (
     FocusFastInputs,
@@ -97,6 +97,16 @@ class SalovaPreTrainedModel(PreTrainedModel):
 
 def _as_list(values: torch.Tensor | Sequence[int]) -> list[int]:
     return [int(v) for v in values]
+
+
+def _check_pathways(pathways: Sequence[str]) -> list[str]:
+    """A per-call ``pathways`` override, validated like ``config.focusfast_pathways``."""
+    pathways = list(pathways)
+    if not pathways or len(set(pathways)) != len(pathways) or not set(pathways) <= set(FOCUSFAST_PATHWAYS):
+        raise ValueError(
+            f"pathways must be a non-empty ordering without repeats of {list(FOCUSFAST_PATHWAYS)}, got {pathways!r}"
+        )
+    return pathways
 
 
 def _split_text(text: TextFeatures, counts: list[int]) -> list[TextFeatures]:
@@ -349,6 +359,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         labels: torch.Tensor | None = None,
         segment_timestamp_ids: torch.Tensor | None = None,
         segment_timestamp_mask: torch.Tensor | None = None,
+        pathways: Sequence[str] | None = None,
     ) -> FocusFastInputs:
         """Build the LLM input: each prompt's video placeholder becomes its FocusFast block.
 
@@ -361,13 +372,15 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             segment_timestamp_ids: ``(total_segments, length)`` LLM ids of each segment's time span;
                 required when ``config.focusfast_timestamps``.
             segment_timestamp_mask: ``(total_segments, length)`` 0/1.
+            pathways: the pathways and their order for this call (``["focus"]``, ``["fast"]``...);
+                ``config.focusfast_pathways`` when omitted (paper Table 3's FocusFast ablation).
 
         Returns:
             :class:`~salova.model.focusfast.FocusFastInputs`.
 
         Raises:
             ConfigError: ``config.video_token_id`` is not set.
-            ValueError: placeholders, videos or timestamps do not match.
+            ValueError: placeholders, videos or timestamps do not match, or invalid ``pathways``.
         """
         video_token_id = self.config.video_token_id
         if video_token_id is None:
@@ -382,7 +395,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         safe_ids = input_ids.masked_fill((input_ids == video_token_id) | (attention_mask == 0), 0)
         text_embeds = embed(safe_ids)
         timestamps = self._timestamp_embeddings(segment_encodings, segment_timestamp_ids, segment_timestamp_mask)
-        pathways = self.config.focusfast_pathways
+        pathways = self.config.focusfast_pathways if pathways is None else _check_pathways(pathways)
         blocks = []
         for index, (video, selected) in enumerate(zip(segment_encodings.split(), selected_segments, strict=True)):
             hidden = self.config.text_config.hidden_size
@@ -448,6 +461,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         segment_timestamp_ids: torch.Tensor | None,
         segment_timestamp_mask: torch.Tensor | None,
         top_k: int | None,
+        pathways: Sequence[str] | None = None,
     ) -> _Routing:
         """Route and assemble: the one path from encodings to the LLM input (``forward`` and ``generate``)."""
         scores = None
@@ -455,7 +469,14 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             scores = self.score_segments(encodings, query_input_ids, query_attention_mask, queries_per_video)
         selected = self.select_segments(encodings, scores, segment_labels, top_k)
         inputs = self.prepare_llm_inputs(
-            input_ids, attention_mask, encodings, selected, labels, segment_timestamp_ids, segment_timestamp_mask
+            input_ids,
+            attention_mask,
+            encodings,
+            selected,
+            labels,
+            segment_timestamp_ids,
+            segment_timestamp_mask,
+            pathways=pathways,
         )
         return _Routing(scores=scores, selected=selected, inputs=inputs)
 
@@ -492,6 +513,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         top_k: int | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
+        pathways: Sequence[str] | None = None,
     ) -> SalovaCausalLMOutput:
         """Training/evaluation forward over a batch of videos with one prompt each.
 
@@ -508,6 +530,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             top_k: focus segments per video; ``config.focus_top_k`` when omitted.
             use_cache: passed to the LLM.
             logits_to_keep: passed to the LLM (0 keeps all).
+            pathways: FocusFast pathways for this call; ``config.focusfast_pathways`` when omitted.
 
         Returns:
             :class:`SalovaCausalLMOutput`.
@@ -527,6 +550,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             segment_timestamp_ids=segment_timestamp_ids,
             segment_timestamp_mask=segment_timestamp_mask,
             top_k=top_k,
+            pathways=pathways,
         )
         inputs = routing.inputs
         outputs = self.language_model(
@@ -571,6 +595,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         segment_timestamp_ids: torch.LongTensor | None = None,
         segment_timestamp_mask: torch.LongTensor | None = None,
         top_k: int | None = None,
+        pathways: Sequence[str] | None = None,
         **generate_kwargs: Any,
     ) -> SalovaGenerateOutput:
         """Answer prompts about videos: route with the queries, read the top-K segments, generate.
@@ -585,6 +610,8 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             query_input_ids, query_attention_mask, queries_per_video: router queries (usually the question).
             segment_timestamp_ids, segment_timestamp_mask: time spans (``config.focusfast_timestamps``).
             top_k: focus segments per video for this call; ``config.focus_top_k`` when omitted.
+            pathways: FocusFast pathways for this call (e.g. ``["focus"]`` for the focus-only ablation);
+                ``config.focusfast_pathways`` when omitted.
             **generate_kwargs: passed to the LLM's ``generate`` (``max_new_tokens``, ``do_sample``...);
                 ``generation_config`` defaults to this model's.
 
@@ -608,6 +635,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             segment_timestamp_ids=segment_timestamp_ids,
             segment_timestamp_mask=segment_timestamp_mask,
             top_k=top_k,
+            pathways=pathways,
         )
         generation_config = copy.deepcopy(generate_kwargs.pop("generation_config", None) or self.generation_config)
         model_kwargs = generation_config.update(**generate_kwargs)
