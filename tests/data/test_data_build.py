@@ -74,7 +74,7 @@ def test_question_records_take_evidence_and_scores(reference_build, synth_corpus
         truth = [true_scene(sidecar, s.start_sec, s.end_sec) for s in record.scenes]
         assert record.answers() == [q.answer for q in sidecar.questions]
         for q, question in enumerate(sidecar.questions):
-            assert record.prompts()[q].startswith(question.question + "\nA. ")
+            assert f"\n{question.question}\nA. {question.options['A']}\n" in record.prompts()[q]
             assert record.queries[q] == f"{question.question} {question.answer_text}"
             evidence = [s for s, scene in enumerate(truth) if scene in question.evidence_scenes]
             assert list(record.evidence[q]) == evidence

@@ -15,6 +15,7 @@ from salova.eval.synth_bench import (
     bucket_seed,
     build_synth_bench,
     is_held_out_seed,
+    videomme_rows,
 )
 from salova.eval.tasks.videomme import VIDEOMME_BUCKETS
 from salova.synth import generate_video
@@ -100,3 +101,16 @@ def test_a_rebuild_keeps_the_videos_and_other_settings_are_refused(synth_bench, 
 def test_invalid_settings_are_config_errors(fields):
     with pytest.raises(ConfigError):
         SynthBenchConfig(**fields)
+
+
+def test_training_prompt_of_a_question_is_the_evaluation_prompt():
+    """build-data's QA turns read exactly what `salova eval videomme` asks a model."""
+    from salova.data.pipeline import question_prompt
+    from salova.eval.tasks.videomme import videomme_doc_to_text
+    from salova.synth import SynthConfig
+
+    video = generate_video(SynthConfig(seed=3, minutes=2.0, questions_per_video=5), 0)
+    rows = videomme_rows(video, "short", 1)
+    assert len(rows) == len(video.questions) > 0
+    for question, row in zip(video.questions, rows, strict=True):
+        assert question_prompt(question) == videomme_doc_to_text(row)

@@ -122,3 +122,34 @@ def test_retrieval_hits_count_queries_whose_best_segment_is_relevant():
     labels = [torch.tensor([[0, 1, 0], [0, 1, 1], [0, 0, 0]]), torch.tensor([[1, 0]])]
     # video 0: query 0 hit, query 1 miss, query 2 has no relevant segment (not counted); video 1: hit.
     assert retrieval_hits(logits, labels) == (2, 3)
+
+
+def test_stage0_scenes_pair_with_their_caption_and_the_questions_they_alone_answer(synthetic):
+    from salova.synth import load_corpus
+    from salova.train.clip_pretrain import SceneDataset
+
+    corpus = load_corpus(synthetic.corpus)
+    cache = FrameCache(synthetic.corpus / "videos" / ".salova-frames", 16, 1.0, "center_crop")
+    captions_only = SceneDataset(corpus, cache, seed=0)
+    with_questions = SceneDataset(corpus, cache, seed=0, question_texts=True)
+    assert all(scene.texts == scene.texts[:1] for scene in captions_only.scenes)
+    single = {
+        (video.file, q.evidence_scenes[0]): q.question
+        for video in corpus.videos
+        for q in video.questions
+        if len(q.evidence_scenes) == 1
+    }
+    assert single, "the test corpus has single-evidence questions"
+    index = {
+        (s.video, i): s
+        for video in corpus.videos
+        for i, s in enumerate(s for s in with_questions.scenes if s.video == video.file)
+    }
+    for (video, scene), question in single.items():
+        assert question in index[(video, scene)].texts
+    assert sum(len(s.texts) for s in with_questions.scenes) > len(with_questions.scenes)
+    # Every text of a scene is drawn over the epochs, the same ones for the same (epoch, index).
+    rich = next(i for i, s in enumerate(with_questions.scenes) if len(s.texts) > 1)
+    drawn = {with_questions[(epoch, rich)][1] for epoch in range(40)}
+    assert drawn == set(with_questions.scenes[rich].texts)
+    assert with_questions[(3, rich)][1] == with_questions[(3, rich)][1]

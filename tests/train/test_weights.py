@@ -87,5 +87,7 @@ def test_stage_settings_reach_the_model_and_unknown_fields_are_refused(synthetic
 
 def test_package_locations_resolve_without_importing():
     assert (resolve_location("package:salova") / "__init__.py").is_file()
-    with pytest.raises(CheckpointError, match="no installed package"):
+    with pytest.raises(CheckpointError, match="package:no_such_package_here: .*is not installed"):
         resolve_location("package:no_such_package_here")
+    with pytest.raises(CheckpointError, match=r"unknown bundled model; choose from \['smollm2'\]"):
+        resolve_location("bundled:gpt5")

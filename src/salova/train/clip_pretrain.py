@@ -136,24 +136,41 @@ class _Scene:
     video: str
     """Path of the video under the corpus's videos folder."""
     span: tuple[float, float]
-    caption: str
+    texts: tuple[str, ...]
+    """The caption first, then the questions whose only evidence is this scene."""
+
+
+def _scene_questions(video: Any, index: int) -> tuple[str, ...]:
+    return tuple(q.question for q in video.questions if list(q.evidence_scenes) == [index])
 
 
 class SceneDataset(Dataset):
-    """One item per scene of the corpus: a frame of the scene (drawn per epoch) and its caption.
+    """One item per scene of the corpus: a frame of the scene and one of its texts (both drawn per epoch).
 
-    Items are addressed by ``(epoch, index)`` keys; the frame is drawn with a generator seeded by
-    ``(seed, epoch, index)``, so a resumed or distributed run draws the same frames.
+    A scene's texts are its caption and, with ``question_texts``, the questions whose only evidence
+    it is. Items are addressed by ``(epoch, index)`` keys; frame and text are drawn with a generator
+    seeded by ``(seed, epoch, index)``, so a resumed or distributed run draws the same pairs.
     """
 
-    def __init__(self, corpus: SynthCorpus, cache: FrameCache, seed: int, max_samples: int | None = None):
+    def __init__(
+        self,
+        corpus: SynthCorpus,
+        cache: FrameCache,
+        seed: int,
+        max_samples: int | None = None,
+        question_texts: bool = False,
+    ):
         self.videos_root = corpus.root / VIDEOS_DIR
         self.cache = cache
         self.seed = seed
         scenes = [
-            _Scene(video=video.file, span=(scene.start_sec, scene.end_sec), caption=scene.caption)
+            _Scene(
+                video=video.file,
+                span=(scene.start_sec, scene.end_sec),
+                texts=(scene.caption, *(_scene_questions(video, i) if question_texts else ())),
+            )
             for video in corpus.videos
-            for scene in video.scenes
+            for i, scene in enumerate(video.scenes)
         ]
         self.scenes = scenes[:max_samples] if max_samples is not None else scenes
 
@@ -167,8 +184,9 @@ class SceneDataset(Dataset):
         epoch, index = key
         scene = self.scenes[index]
         (frames,) = segment_frames(self.cache.load(self.videos_root, scene.video), [scene.span])
-        pick = int(np.random.default_rng([self.seed, epoch, index]).integers(len(frames)))
-        return frames[pick], scene.caption
+        rng = np.random.default_rng([self.seed, epoch, index])
+        frame = frames[int(rng.integers(len(frames)))]
+        return frame, scene.texts[int(rng.integers(len(scene.texts)))]
 
 
 class ClipCollator:
@@ -247,7 +265,9 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
         model = build_clip(config.model, tokenizer)
         videos_root = corpus.root / VIDEOS_DIR
         cache = frame_cache_for(config.data, videos_root, config.model.image_size)
-        dataset = SceneDataset(corpus, cache, config.seed, config.data.max_samples)
+        dataset = SceneDataset(
+            corpus, cache, config.seed, config.data.max_samples, question_texts=config.data.question_texts
+        )
         with session.accelerator.main_process_first():
             cache.prepare(videos_root, dataset.videos(), progress=progress)
         logger.info("stage 0: %d scenes, %d words", len(dataset), len(tokenizer))

