@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "synth-bench": "salova.cli.eval:synth_bench",
     "niah": "salova.cli.eval:niah",
     "ablate": "salova.cli.eval:ablate",
+    "synth-stream": "salova.cli.seal:synth_stream",
+    "tokens": "salova.cli.seal:tokens",
+    "seal-eval": "salova.cli.seal:seal_eval",
 }
 """Command name -> ``module:function`` of its click command."""
 

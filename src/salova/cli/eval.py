@@ -97,6 +97,23 @@ def _cache_option(func):
     help="lmms-eval's lmms_eval_specific_kwargs entry (Video-MME also has 'llava_vid').",
 )
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Segments read per answer.")
+@click.option(
+    "--selector",
+    type=click.Choice(["topk", "seal"]),
+    default="topk",
+    show_default=True,
+    help="How the segments read are chosen: topk (best scored) or seal (relevant and not redundant).",
+)
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="seal: relevance weight.")
+@click.option(
+    "--stream",
+    "stream_memory",
+    type=(click.IntRange(min=1), click.IntRange(min=1)),
+    default=None,
+    metavar="WINDOW BUDGET",
+    help="Answer from SEAL's streaming memory (the last WINDOW segments and BUDGET kept by SEAL), built "
+    "segment by segment over each video with the question as standing query, instead of the whole video.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N questions.")
 @click.option("--skip-missing-videos", is_flag=True, help="Drop questions whose video is missing.")
 @_cache_option
@@ -111,6 +128,9 @@ def evaluate_command(
     subtitles,
     prompt_variant,
     top_k,
+    selector,
+    alpha,
+    stream_memory,
     limit,
     skip_missing_videos,
     cache_dir,
@@ -121,11 +141,22 @@ def evaluate_command(
     from salova.eval import LoadOptions, evaluate, get_task
     from salova.eval.adapters import ModelVariant, assistant_eval_model
     from salova.eval.report import report_markdown
+    from salova.model.selection import SelectorConfig
 
     spec = get_task(benchmark)
+    chooser = None if selector == "topk" else SelectorConfig(name=selector, alpha=alpha)
     eval_model = assistant_eval_model(
-        model, variant=ModelVariant(top_k=top_k), max_new_tokens=spec.max_new_tokens, cache_dir=cache_dir
+        model,
+        variant=ModelVariant(top_k=top_k, selector=chooser),
+        max_new_tokens=spec.max_new_tokens,
+        cache_dir=cache_dir,
     )
+    if stream_memory is not None:
+        from salova.eval.seal_eval import StreamReplayEvalModel
+        from salova.infer.stream import StreamConfig
+
+        window, budget = stream_memory
+        eval_model = StreamReplayEvalModel(eval_model, StreamConfig(window=window, budget=budget))
     if out_dir is None:
         out_dir = Path("runs") / "eval" / f"{benchmark}-{Path(str(model or 'default')).name}"
     options = LoadOptions(

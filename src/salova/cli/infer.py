@@ -68,6 +68,7 @@ def stack(*options):
 
 def _answer_options(func):
     from salova.infer import AssistantConfig
+    from salova.model.selection import SEAL_ALPHA, SELECTORS
 
     return stack(
         click.option(
@@ -84,23 +85,40 @@ def _answer_options(func):
             show_default=True,
             help="Longest answer in tokens.",
         ),
+        click.option(
+            "--selector",
+            type=click.Choice(sorted(SELECTORS)),
+            default="topk",
+            show_default=True,
+            help="How the segments read are chosen: topk (best scored) or seal (relevant and not redundant).",
+        ),
+        click.option(
+            "--alpha",
+            type=click.FloatRange(0.0, 1.0),
+            default=SEAL_ALPHA,
+            show_default=True,
+            help="seal: weight of relevance against redundancy.",
+        ),
     )(func)
 
 
 _assistant_options = stack(MODEL_OPTION, AUX_TEXT_OPTION, CACHE_DIR_OPTION, THREADS_OPTION, PROGRESS_OPTION)
 
 
-def _assistant(model, aux_text, cache_dir, threads, top_k=None, max_new_tokens=None):
+def _assistant(model, aux_text, cache_dir, threads, top_k=None, max_new_tokens=None, selector=None, alpha=None):
     import torch
     from transformers.utils import logging as transformers_logging
 
     from salova.infer import AssistantConfig, VideoAssistant
+    from salova.model.selection import SEAL_ALPHA, SelectorConfig
 
     if threads:
         torch.set_num_threads(threads)
     transformers_logging.disable_progress_bar()
     fields = {"aux_text": aux_text, "cache_dir": cache_dir}
     fields.update({k: v for k, v in (("top_k", top_k), ("max_new_tokens", max_new_tokens)) if v is not None})
+    if selector is not None:
+        fields["selector"] = SelectorConfig(name=selector, alpha=SEAL_ALPHA if alpha is None else alpha)
     return VideoAssistant.from_model(model, AssistantConfig(**fields))
 
 
@@ -163,21 +181,93 @@ def index(video, model, aux_text, cache_dir, threads, progress, as_json):
     click.echo(f"  [{result.pipeline}] {assistant.pipeline.describe()}")
 
 
+def _stream_options(func):
+    from salova.infer.stream import StreamConfig
+
+    return stack(
+        click.option(
+            "--stream",
+            is_flag=True,
+            help="VIDEO is live: '-' (standard input), a URL, or a file still being written (MPEG-TS, "
+            "Matroska or fragmented MP4); answer from a bounded memory of what has played.",
+        ),
+        click.option(
+            "--at",
+            type=click.FloatRange(min=0),
+            multiple=True,
+            metavar="SECONDS",
+            help="With --stream: answer once the stream has played this far (repeatable), stop after the "
+            "last. Default: answer when the stream ends.",
+        ),
+        click.option(
+            "--window",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"With --stream: latest segments always kept [default: {StreamConfig.window}].",
+        ),
+        click.option(
+            "--budget",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"With --stream: older segments kept, chosen by SEAL [default: {StreamConfig.budget}].",
+        ),
+    )(func)
+
+
 @click.command()
-@click.argument("video", type=click.Path(path_type=Path, readable=False))
+@click.argument("video", type=click.Path(readable=False))
 @click.argument("question")
 @_assistant_options
 @_answer_options
+@_stream_options
 @click.option("--json", "as_json", is_flag=True, help="Print {answer, pipeline, segments, timings} as JSON.")
-def ask(video, question, model, aux_text, cache_dir, threads, progress, top_k, max_new_tokens, as_json):
-    """Answer QUESTION about VIDEO (indexed first if needed)."""
+def ask(
+    video,
+    question,
+    model,
+    aux_text,
+    cache_dir,
+    threads,
+    progress,
+    top_k,
+    max_new_tokens,
+    selector,
+    alpha,
+    stream,
+    at,
+    window,
+    budget,
+    as_json,
+):
+    """Answer QUESTION about VIDEO (indexed first if needed), or about a live stream with --stream."""
     question = _question(question)
-    assistant = _assistant(model, aux_text, cache_dir, threads, top_k, max_new_tokens)
-    with _progress_bar(video, progress) as update:
-        answer = assistant.ask(question, video=video, progress=update)
+    if not stream and (at or window is not None or budget is not None):
+        raise click.UsageError("--at, --window and --budget apply to --stream only")
+    assistant = _assistant(model, aux_text, cache_dir, threads, top_k, max_new_tokens, selector, alpha)
+    if stream:
+        _ask_stream(assistant, video, question, at, window, budget, as_json)
+        return
+    with _progress_bar(Path(video), progress) as update:
+        answer = assistant.ask(question, video=Path(video), progress=update)
     if as_json:
         echo_json(answer.to_dict())
     else:
+        _print_answer(answer)
+
+
+def _ask_stream(assistant, source: str, question: str, at, window, budget, as_json: bool) -> None:
+    """Answer while the stream plays (the question is also the memory's standing query)."""
+    import json
+
+    from salova.infer.stream import StreamConfig, StreamSession
+
+    sizes = {k: v for k, v in (("window", window), ("budget", budget)) if v is not None}
+    session = StreamSession(assistant, StreamConfig(**sizes), queries=[question])
+    for answer in session.answers(source, question, at):
+        if as_json:
+            click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+            continue
+        click.echo(f"[{clock(answer.seen_until)} seen, {answer.segments_seen} segments] ", nl=False)
         _print_answer(answer)
 
 
@@ -185,9 +275,9 @@ def ask(video, question, model, aux_text, cache_dir, threads, progress, top_k, m
 @click.argument("video", type=click.Path(path_type=Path, readable=False))
 @_assistant_options
 @_answer_options
-def chat(video, model, aux_text, cache_dir, threads, progress, top_k, max_new_tokens):
+def chat(video, model, aux_text, cache_dir, threads, progress, top_k, max_new_tokens, selector, alpha):
     """Talk about VIDEO: one question per line on stdin; an empty line, 'exit' or end of input stops."""
-    assistant = _assistant(model, aux_text, cache_dir, threads, top_k, max_new_tokens)
+    assistant = _assistant(model, aux_text, cache_dir, threads, top_k, max_new_tokens, selector, alpha)
     session = assistant.chat(_index(assistant, video, progress))
     interactive = sys.stdin.isatty()
     click.echo(f"{video.name}: {session.index.num_segments} segments, {assistant.pipeline.describe()}", err=interactive)

@@ -28,6 +28,7 @@ import torch
 
 from salova.errors import CheckpointError, ConfigError, EvalError
 from salova.model.configuration_salova import FOCUSFAST_PATHWAYS
+from salova.model.selection import SelectorConfig
 
 __all__ = [
     "SAMPLINGS",
@@ -114,8 +115,13 @@ class ModelVariant:
     ``focusfast_pathways`` when ``None``."""
     top_k: int | None = None
     """Focus segments; the checkpoint's (or assistant's) default when ``None``."""
+    selector: SelectorConfig | None = None
+    """How the router's scores choose the focus segments (``seal``...); ``None``: top-K, the paper's
+    rule. Recorded in results only when set, so runs made before the option existed still resume."""
 
     def __post_init__(self) -> None:
+        if self.selector is not None and not isinstance(self.selector, SelectorConfig):
+            raise ConfigError(f"selector must be a SelectorConfig or None, got {self.selector!r}")
         if self.sampling not in SAMPLINGS:
             raise ConfigError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if self.sampling == "uniform" and self.num_frames < 1:
@@ -142,6 +148,10 @@ class ModelVariant:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["pathways"] = None if self.pathways is None else list(self.pathways)
+        if self.selector is None:
+            del data["selector"]
+        else:
+            data["selector"] = self.selector.to_dict()
         return data
 
 
@@ -215,6 +225,7 @@ def answer_from_encoding(
         segment_encodings=encoding,
         top_k=top_k,
         pathways=None if variant.pathways is None else list(variant.pathways),
+        selector=variant.selector,
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=processor.pad_token_id,
@@ -366,7 +377,9 @@ class AssistantEvalModel:
             )
 
     def _check(self, variant: ModelVariant) -> None:
-        if not self._salova and variant != ModelVariant(name=variant.name, top_k=variant.top_k):
+        if not self._salova and variant != ModelVariant(
+            name=variant.name, top_k=variant.top_k, selector=variant.selector
+        ):
             raise ConfigError(f"the {self.assistant.pipeline.name} pipeline runs only SALOVA's default variant")
 
     def with_variant(self, variant: ModelVariant) -> AssistantEvalModel:
@@ -400,7 +413,7 @@ class AssistantEvalModel:
     ) -> EvalResponse:
         top_k = top_k or self.variant.top_k or self.assistant.config.top_k
         if not self._salova:
-            answer = self.assistant.ask(prompt, video=video, top_k=top_k)
+            answer = self.assistant.ask(prompt, video=video, top_k=top_k, selector=self.variant.selector)
             chosen = {s.index for s in answer.segments}
             segments = tuple(RoutedSegment(s.start, s.end, s.score, s.index in chosen) for s in answer.timeline)
             return EvalResponse(answer.text.strip(), segments)

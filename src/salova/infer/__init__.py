@@ -7,6 +7,7 @@ Public entry points:
   folder, ``tiny``, or the training-free ``text-rag`` pipeline (the default until a SALOVA
   checkpoint ships).
 - :class:`FeatureCache` — the on-disk index cache (safetensors with a checksum).
+- :class:`StreamSession` — answers about a live video from a bounded memory (SEAL's streaming mode).
 
 Example:
     >>> from salova.infer import AssistantConfig, VideoAssistant
@@ -20,6 +21,7 @@ from salova.infer.cache import CacheEntry, FeatureCache, default_cache_dir, file
 from salova.infer.config import AssistantConfig, OcrConfig, TextRagConfig
 from salova.infer.index import IndexProgress, Pipeline, VideoIndex
 from salova.infer.models import MODEL_NAMES, SHIPPED_CHECKPOINT, ModelSpec, default_model, load_pipeline, resolve_model
+from salova.infer.stream import StreamAnswer, StreamConfig, StreamSession
 
 __all__ = [
     "Answer",
@@ -34,6 +36,9 @@ __all__ = [
     "Pipeline",
     "SHIPPED_CHECKPOINT",
     "ScoredSegment",
+    "StreamAnswer",
+    "StreamConfig",
+    "StreamSession",
     "TextRagConfig",
     "VideoAssistant",
     "VideoIndex",

@@ -11,6 +11,7 @@ answered, the segments it read with their scores, every segment's score and timi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ from salova.infer.cache import CacheEntry, FeatureCache, file_sha256, identity_k
 from salova.infer.config import AssistantConfig
 from salova.infer.index import IndexProgress, Pipeline, ProgressCallback, VideoIndex, build_index
 from salova.infer.models import ModelSpec, load_pipeline
+from salova.model.selection import SelectorConfig
 from salova.video.decode import check_video_path
 
 __all__ = ["ScoredSegment", "Answer", "VideoAssistant", "ChatSession"]
@@ -267,6 +269,7 @@ class VideoAssistant:
         top_k: int | None = None,
         max_new_tokens: int | None = None,
         progress: ProgressCallback | None = None,
+        selector: str | SelectorConfig | None = None,
     ) -> Answer:
         """Answer a question about a video from its index.
 
@@ -278,6 +281,9 @@ class VideoAssistant:
             top_k: segments to read; ``config.top_k`` when omitted.
             max_new_tokens: longest answer in tokens; ``config.max_new_tokens`` when omitted.
             progress: passed to :meth:`index` when ``video`` is a file.
+            selector: how the ``top_k`` segments are chosen: ``topk`` or ``seal`` (with the other settings
+                of ``config.selector``), a :class:`~salova.model.selection.SelectorConfig`, or ``None``
+                for ``config.selector``.
 
         Returns:
             :class:`Answer`.
@@ -286,14 +292,11 @@ class VideoAssistant:
             NotIndexedError: no video given and none indexed yet.
             ValueError: an empty question, ``top_k`` or ``max_new_tokens`` below 1, or an index made by
                 another model.
+            ConfigError: an unknown selector name.
             VideoError, CacheError: see :meth:`index`.
         """
-        if not question.strip():
-            raise ValueError("the question is empty")
-        top_k = self.config.top_k if top_k is None else top_k
-        max_new_tokens = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
-        if top_k < 1 or max_new_tokens < 1:
-            raise ValueError(f"top_k and max_new_tokens must be >= 1, got {top_k} and {max_new_tokens}")
+        top_k, max_new_tokens = self.answer_limits(question, top_k, max_new_tokens)
+        selector = self.selector(selector)
         started = time.perf_counter()
         if isinstance(video, VideoIndex):
             index = video
@@ -306,7 +309,7 @@ class VideoAssistant:
         if index.identity_key != identity_key(self.identity()):
             raise ValueError(f"{index.video.name} was indexed by another model or with other settings; index it here")
         indexed = time.perf_counter()
-        reply = self.pipeline.answer(index, question, history, top_k, max_new_tokens)
+        reply = self.pipeline.answer(index, question, history, top_k, max_new_tokens, selector=selector)
         timeline = tuple(
             ScoredSegment(i, start, end, score)
             for i, ((start, end), score) in enumerate(zip(index.spans, reply.scores, strict=True))
@@ -324,6 +327,32 @@ class VideoAssistant:
             },
             video_sha256=index.sha256,
         )
+
+    def answer_limits(self, question: str, top_k: int | None, max_new_tokens: int | None) -> tuple[int, int]:
+        """``(top_k, max_new_tokens)`` of a call, the config's where ``None``, after checking the question.
+
+        Raises:
+            ValueError: an empty question, or a limit below 1.
+        """
+        if not question.strip():
+            raise ValueError("the question is empty")
+        top_k = self.config.top_k if top_k is None else top_k
+        max_new_tokens = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
+        if top_k < 1 or max_new_tokens < 1:
+            raise ValueError(f"top_k and max_new_tokens must be >= 1, got {top_k} and {max_new_tokens}")
+        return top_k, max_new_tokens
+
+    def selector(self, selector: str | SelectorConfig | None = None) -> SelectorConfig:
+        """The selector settings of a call: ``config.selector``, renamed when ``selector`` is a name.
+
+        Raises:
+            ConfigError: an unknown selector name.
+        """
+        if isinstance(selector, SelectorConfig):
+            return selector
+        if selector is None:
+            return self.config.selector
+        return dataclasses.replace(self.config.selector, name=selector)
 
     def chat(self, video: str | os.PathLike | VideoIndex) -> ChatSession:
         """A multi-turn conversation about one video; every turn reuses its index."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from salova.errors import ConfigError
 from salova.infer.cache import default_cache_dir
+from salova.model.selection import SelectorConfig
 from salova.video import SceneConfig
 
 __all__ = ["OcrConfig", "TextRagConfig", "AssistantConfig"]
@@ -110,8 +111,12 @@ class AssistantConfig:
     says); ``None``: ``models/`` in :func:`~salova.infer.cache.default_cache_dir`."""
     ocr: OcrConfig = field(default_factory=OcrConfig)
     text_rag: TextRagConfig = field(default_factory=TextRagConfig)
+    selector: SelectorConfig = field(default_factory=SelectorConfig)
+    """How the ``top_k`` segments are chosen from their scores: ``topk`` (the best scored, the paper's
+    rule) or ``seal`` (relevant and not redundant; see :mod:`salova.model.selection`)."""
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.selector, SelectorConfig), "selector", self.selector, "a SelectorConfig")
         _require(self.top_k >= 1, "top_k", self.top_k, ">= 1")
         _require(self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, ">= 1")
         _require(self.sample_fps > 0, "sample_fps", self.sample_fps, "> 0")

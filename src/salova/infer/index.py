@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 
 from salova.infer.config import AssistantConfig
+from salova.model.selection import SelectorConfig
 from salova.video import IngestConfig, SamplingConfig, Segment, iter_segments
 
 __all__ = [
@@ -155,6 +156,15 @@ class Pipeline(ABC):
         """A fresh indexer for one video."""
 
     @abstractmethod
+    def scores(self, index: VideoIndex, question: str) -> torch.Tensor:
+        """``(num_segments,)`` relevance of every segment of an indexed video to ``question``."""
+
+    @abstractmethod
+    def features(self, index: VideoIndex) -> torch.Tensor:
+        """``(num_segments, dim)`` one feature vector per segment, whose cosine similarity measures
+        redundancy between segments (the ``seal`` selector's ``S``)."""
+
+    @abstractmethod
     def answer(
         self,
         index: VideoIndex,
@@ -162,9 +172,12 @@ class Pipeline(ABC):
         history: Sequence[tuple[str, str]],
         top_k: int,
         max_new_tokens: int,
+        *,
+        selector: SelectorConfig | None = None,
     ) -> Reply:
         """Answer ``question`` about an indexed video after the ``(question, answer)`` turns of ``history``,
-        reading the ``top_k`` best segments and generating at most ``max_new_tokens`` tokens."""
+        reading ``top_k`` segments chosen by ``selector`` (``topk`` when ``None``: the best scored) and
+        generating at most ``max_new_tokens`` tokens."""
 
     def ingest_config(self, config: AssistantConfig) -> IngestConfig:
         return IngestConfig(scenes=config.scenes, sampling=self.sampling(config), decode_threads=config.decode_threads)

@@ -24,7 +24,7 @@ from salova.infer.cache import tensors_digest
 from salova.infer.config import AssistantConfig
 from salova.infer.index import IndexPayload, Pipeline, Reply, SegmentIndexer, VideoIndex
 from salova.infer.text_pipeline import OcrIndexer, OcrReader, ocr_identity, text_context
-from salova.model import SalovaForCausalLM, SalovaProcessor, SegmentEncoding
+from salova.model import SalovaForCausalLM, SalovaProcessor, SegmentEncoding, SelectorConfig
 from salova.video import SamplingConfig, Segment
 
 __all__ = ["SalovaIndexer", "SalovaPipeline", "INDEXED_MODULES"]
@@ -171,6 +171,19 @@ class SalovaPipeline(Pipeline):
         )
 
     @torch.no_grad()
+    def scores(self, index: VideoIndex, question: str) -> torch.Tensor:
+        """``(num_segments,)`` router logits of the segments for ``question``."""
+        queries = self.processor.tokenize_queries([[question]])
+        scores = self.model.score_segments(
+            self.encoding(index), queries["query_input_ids"], queries["query_attention_mask"]
+        )
+        return scores.logits[0][0]
+
+    def features(self, index: VideoIndex) -> torch.Tensor:
+        """The routing tokens: the segment summaries the router scores (and the fast pathway reads)."""
+        return index.tensors["routing_tokens"]
+
+    @torch.no_grad()
     def answer(
         self,
         index: VideoIndex,
@@ -178,13 +191,15 @@ class SalovaPipeline(Pipeline):
         history: Sequence[tuple[str, str]],
         top_k: int,
         max_new_tokens: int,
+        *,
+        selector: SelectorConfig | None = None,
     ) -> Reply:
         model, processor = self.model, self.processor
         started = time.perf_counter()
         encoding = self.encoding(index)
         queries = processor.tokenize_queries([[question]])
         scores = model.score_segments(encoding, queries["query_input_ids"], queries["query_attention_mask"])
-        selected = model.select_segments(encoding, scores, top_k=top_k)[0]
+        selected = model.select_segments(encoding, scores, top_k=top_k, selector=selector)[0]
         routed = time.perf_counter()
 
         prompt = question

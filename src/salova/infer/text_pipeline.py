@@ -25,6 +25,7 @@ import torch
 from salova.errors import BundledModelError, MissingDependencyError
 from salova.infer.config import AssistantConfig, OcrConfig, TextRagConfig
 from salova.infer.index import IndexPayload, Pipeline, Reply, SegmentIndexer, VideoIndex
+from salova.model.selection import SelectorConfig, select_subset
 from salova.video import SamplingConfig, Segment
 
 __all__ = [
@@ -276,6 +277,10 @@ class TextRagPipeline(Pipeline):
         has_text = torch.tensor([bool(t.strip()) for t in texts])
         return torch.where(has_text, dense + self.config.lexical_weight * lexical, torch.zeros(()))
 
+    def features(self, index: VideoIndex) -> torch.Tensor:
+        """The MiniLM embeddings of the segments' on-screen text."""
+        return index.tensors["text_embeddings"]
+
     def answer(
         self,
         index: VideoIndex,
@@ -283,6 +288,8 @@ class TextRagPipeline(Pipeline):
         history: Sequence[tuple[str, str]],
         top_k: int,
         max_new_tokens: int,
+        *,
+        selector: SelectorConfig | None = None,
     ) -> Reply:
         if self.llm is None:
             raise RuntimeError("this text-rag pipeline was built for indexing only (no answering LLM)")
@@ -290,6 +297,11 @@ class TextRagPipeline(Pipeline):
         scores = self.scores(index, question)
         with_text = [i for i, text in enumerate(index.texts or ()) if text.strip()]
         ranked = sorted(with_text, key=lambda i: (-float(scores[i]), i))[:top_k]
+        if selector is not None and selector.name != "topk" and len(with_text) > top_k:
+            # Relevant and not redundant among the segments with text: S between their text embeddings.
+            rows = torch.tensor(with_text)
+            chosen = select_subset(index.tensors["text_embeddings"][rows], scores[rows], top_k, selector).order
+            ranked = sorted((with_text[i] for i in chosen), key=lambda i: (-float(scores[i]), i))
         best = float(scores[ranked[0]]) if ranked else 0.0
         if best > 0:
             ranked = [i for i in ranked if float(scores[i]) >= self.config.relative_score * best]

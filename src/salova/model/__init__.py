@@ -29,6 +29,7 @@ from salova.model.modeling_salova import (
 from salova.model.presets import build_preset, count_parameters, list_presets, preset_config, tiny_config
 from salova.model.processing_salova import SalovaProcessor
 from salova.model.router import RouterOutput, SegmentRetrievalRouter
+from salova.model.selection import SELECTORS, SelectorConfig, SubsetSelection, select_subset
 from salova.model.towers import TextFeatures, TextTower, VisionTower
 
 AutoConfig.register(SalovaConfig.model_type, SalovaConfig, exist_ok=True)
@@ -41,6 +42,7 @@ __all__ = [
     "FocusFastInputs",
     "FocusFastProjector",
     "RouterOutput",
+    "SELECTORS",
     "SalovaCausalLMOutput",
     "SalovaConfig",
     "SalovaForCausalLM",
@@ -50,8 +52,10 @@ __all__ = [
     "SegmentEncoding",
     "SegmentRetrievalRouter",
     "SegmentScores",
+    "SelectorConfig",
     "SimilarityLossOutput",
     "SpatioTemporalConnector",
+    "SubsetSelection",
     "TextFeatures",
     "TextTower",
     "TokenType",
@@ -63,6 +67,7 @@ __all__ = [
     "margin_ranking_loss",
     "preset_config",
     "select_focus_segments",
+    "select_subset",
     "similarity_loss",
     "tiny_config",
     "token_drop_rate",

@@ -45,6 +45,7 @@ from salova.model.loading import component_config, load_part, pretrained_part
 from salova.model.losses import similarity_loss
 from salova.model.outputs import SalovaCausalLMOutput, SalovaGenerateOutput, SegmentEncoding, SegmentScores
 from salova.model.router import SegmentRetrievalRouter
+from salova.model.selection import SelectorConfig, resolve_selector, select_subset
 from salova.model.towers import TEXT_BACKBONES, VISION_BACKBONES, TextFeatures, TextTower, VisionTower
 
 logger = logging.getLogger(__name__)
@@ -322,20 +323,26 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         scores: SegmentScores | None = None,
         segment_labels: Sequence[torch.Tensor] | None = None,
         top_k: int | None = None,
+        selector: str | SelectorConfig | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """Focus segments of each video: from ``segment_labels`` when given (teacher forcing), else
-        from the router ``scores``; ``min(top_k, N_v)`` per video, in temporal order.
+        from the router ``scores`` with ``selector``; ``min(top_k, N_v)`` per video, in temporal order.
 
         Args:
             segment_encodings: the videos.
             scores: router scores, or ``None``.
             segment_labels: per video ``(num_queries_b, num_segments_b)`` 0/1, or ``None``.
             top_k: ``K``; ``config.focus_top_k`` when omitted.
+            selector: how the router's scores choose (a name of :data:`~salova.model.selection.SELECTORS`
+                or a :class:`~salova.model.selection.SelectorConfig`): ``topk`` (default, the paper's
+                rule) or ``seal`` (relevant and not redundant: relevance the best score over the
+                queries, similarity between routing tokens). Labels always teacher-force.
 
         Returns:
             One ``(K_b,)`` long tensor per video.
         """
         top_k = self.config.focus_top_k if top_k is None else top_k
+        selector = resolve_selector(selector)
         counts = _as_list(segment_encodings.segments_per_video)
         if segment_labels is not None and len(segment_labels) != len(counts):
             raise ValueError(
@@ -345,10 +352,16 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         video_scores = scores.logits if scores is not None else [None] * len(counts)
         video_labels = segment_labels if segment_labels is not None else [None] * len(counts)
         device = segment_encodings.latents.device
-        return tuple(
-            select_focus_segments(count, top_k, s, None if y is None else torch.as_tensor(y, device=device)).to(device)
-            for count, s, y in zip(counts, video_scores, video_labels, strict=True)
-        )
+        selected = []
+        for video, count, s, y in zip(segment_encodings.split(), counts, video_scores, video_labels, strict=True):
+            if selector.name != "topk" and y is None and s is not None and count > top_k:
+                relevance = s.detach().max(dim=0).values
+                chosen = select_subset(video.routing_tokens, relevance, top_k, selector).indices
+                selected.append(torch.tensor(chosen, dtype=torch.long, device=device))
+                continue
+            labels = None if y is None else torch.as_tensor(y, device=device)
+            selected.append(select_focus_segments(count, top_k, s, labels).to(device))
+        return tuple(selected)
 
     def prepare_llm_inputs(
         self,
@@ -462,12 +475,13 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         segment_timestamp_mask: torch.Tensor | None,
         top_k: int | None,
         pathways: Sequence[str] | None = None,
+        selector: str | SelectorConfig | None = None,
     ) -> _Routing:
         """Route and assemble: the one path from encodings to the LLM input (``forward`` and ``generate``)."""
         scores = None
         if query_input_ids is not None:
             scores = self.score_segments(encodings, query_input_ids, query_attention_mask, queries_per_video)
-        selected = self.select_segments(encodings, scores, segment_labels, top_k)
+        selected = self.select_segments(encodings, scores, segment_labels, top_k, selector)
         inputs = self.prepare_llm_inputs(
             input_ids,
             attention_mask,
@@ -596,6 +610,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         segment_timestamp_mask: torch.LongTensor | None = None,
         top_k: int | None = None,
         pathways: Sequence[str] | None = None,
+        selector: str | SelectorConfig | None = None,
         **generate_kwargs: Any,
     ) -> SalovaGenerateOutput:
         """Answer prompts about videos: route with the queries, read the top-K segments, generate.
@@ -612,6 +627,8 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             top_k: focus segments per video for this call; ``config.focus_top_k`` when omitted.
             pathways: FocusFast pathways for this call (e.g. ``["focus"]`` for the focus-only ablation);
                 ``config.focusfast_pathways`` when omitted.
+            selector: how the router's scores choose the focus segments: ``topk`` (default) or ``seal``,
+                or a :class:`~salova.model.selection.SelectorConfig` (see :meth:`select_segments`).
             **generate_kwargs: passed to the LLM's ``generate`` (``max_new_tokens``, ``do_sample``...);
                 ``generation_config`` defaults to this model's.
 
@@ -636,6 +653,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             segment_timestamp_mask=segment_timestamp_mask,
             top_k=top_k,
             pathways=pathways,
+            selector=selector,
         )
         generation_config = copy.deepcopy(generate_kwargs.pop("generation_config", None) or self.generation_config)
         model_kwargs = generation_config.update(**generate_kwargs)

@@ -49,6 +49,7 @@ from salova.serve.schemas import (
     VideoOut,
 )
 from salova.serve.service import ApiError, VideoService
+from salova.serve.streams import StreamService, install_stream_routes
 
 __all__ = ["create_app", "API_PREFIX"]
 
@@ -134,6 +135,7 @@ def create_app(settings: ServerSettings | None = None, *, assistant: VideoAssist
     """
     settings = settings or ServerSettings()
     service = VideoService(settings, assistant)
+    streams = StreamService(service.assistant, settings.streams)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -141,6 +143,7 @@ def create_app(settings: ServerSettings | None = None, *, assistant: VideoAssist
         try:
             yield
         finally:
+            streams.close()
             service.close()
 
     app = FastAPI(
@@ -195,7 +198,7 @@ def create_app(settings: ServerSettings | None = None, *, assistant: VideoAssist
     @app.post(API_PREFIX + "/videos/{video_id}/ask", response_model=AskResponse, dependencies=docs_auth)
     async def ask(video_id: str, body: AskRequest) -> AskResponse:
         history = [(turn.question, turn.answer) for turn in body.history]
-        answer = await service.answer(video_id, body.question, history, body.top_k)
+        answer = await service.answer(video_id, body.question, history, body.top_k, None, body.selector, body.alpha)
         return service.ask_response(video_id, answer)
 
     @app.post(API_PREFIX + "/chat/completions", response_model=ChatCompletionResponse, dependencies=docs_auth)
@@ -203,11 +206,15 @@ def create_app(settings: ServerSettings | None = None, *, assistant: VideoAssist
         """OpenAI-compatible: the user message carries ``{"type": "video_url", "video_url": {"url":
         "salova://videos/<id>"}}``; answers in the ``chat.completion`` shape (``stream`` supported)."""
         video_id, question, history = service.parse_chat(body.messages)
-        answer = await service.answer(video_id, question, history, body.top_k, body.max_tokens)
+        answer = await service.answer(
+            video_id, question, history, body.top_k, body.max_tokens, body.selector, body.alpha
+        )
         response = service.completion(body.model, video_id, question, answer)
         if body.stream:
             return StreamingResponse(service.completion_chunks(response), media_type="text/event-stream")
         return response
+
+    install_stream_routes(app, streams, API_PREFIX, docs_auth)
 
     @app.get(API_PREFIX + "/models", response_model=ModelList, dependencies=docs_auth)
     async def models() -> ModelList:

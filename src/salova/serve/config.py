@@ -7,6 +7,7 @@ from pathlib import Path
 
 from salova.errors import ConfigError
 from salova.infer import AssistantConfig, default_cache_dir
+from salova.serve.streams import StreamSettings
 
 __all__ = ["ServerSettings", "DEFAULT_HOST", "DEFAULT_PORT"]
 
@@ -41,6 +42,8 @@ class ServerSettings:
     """How often a progress stream (server-sent events) looks for news."""
     event_heartbeat_seconds: float = 10.0
     """A progress stream with no news sends a comment line this often, so proxies keep it open."""
+    streams: StreamSettings = field(default_factory=StreamSettings)
+    """Live streams pushed to ``/v1/streams`` (see :mod:`salova.serve.streams`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())

@@ -74,6 +74,12 @@ class TimelineSegment(BaseModel):
     used: bool
     """The answer was generated from this segment."""
 
+    @classmethod
+    def rows(cls, answer: Any) -> list[TimelineSegment]:
+        """Every segment of an :class:`~salova.infer.Answer`'s timeline, ``used`` where it was read."""
+        used = {segment.index for segment in answer.segments}
+        return [cls(**s.to_dict(), index=s.index, used=s.index in used) for s in answer.timeline]
+
 
 class VideoOut(BaseModel):
     id: str
@@ -111,6 +117,11 @@ class AskRequest(BaseModel):
     """Segments to read; the server's default when omitted."""
     history: Annotated[list[Turn], Field(max_length=MAX_TURNS)] = []
     """Earlier turns of the conversation, oldest first."""
+    selector: Literal["topk", "seal"] | None = None
+    """How the segments read are chosen: ``topk`` (best scored) or ``seal`` (relevant and not
+    redundant); the server's default when omitted."""
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    """``seal``: the weight of relevance against redundancy; the server's default when omitted."""
 
 
 class AskResponse(BaseModel):
@@ -162,6 +173,10 @@ class ChatCompletionRequest(BaseModel):
     """Longest answer in tokens; the server's default when omitted."""
     top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] | None = None
     """Extension: segments to read."""
+    selector: Literal["topk", "seal"] | None = None
+    """Extension: how the segments read are chosen."""
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    """Extension: ``seal``'s relevance weight."""
 
 
 class ChatChoiceMessage(BaseModel):

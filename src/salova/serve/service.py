@@ -36,6 +36,7 @@ from salova.serve.schemas import (
     VideoOut,
 )
 from salova.serve.store import StoredVideo, VideoStore, is_video_id
+from salova.serve.streams import request_selector
 
 __all__ = ["ApiError", "VideoService", "VIDEO_URL_PREFIX"]
 
@@ -204,8 +205,11 @@ class VideoService:
         history: Sequence[tuple[str, str]] = (),
         top_k: int | None = None,
         max_new_tokens: int | None = None,
+        selector: str | None = None,
+        alpha: float | None = None,
     ) -> Answer:
-        """Answer a question about a ready video (409 while it is not ready)."""
+        """Answer a question about a ready video (409 while it is not ready); ``selector`` and ``alpha``
+        override the assistant's segment selector."""
         stored = self.stored(video_id)
         job = self._job(video_id)
         if job.status != "ready":
@@ -217,14 +221,18 @@ class VideoService:
             if index is None:
                 raise ApiError(409, f"video {video_id} has no index any more; upload it again", code="video_not_ready")
             return self.assistant.ask(
-                question, video=index, history=history, top_k=top_k, max_new_tokens=max_new_tokens
+                question,
+                video=index,
+                history=history,
+                top_k=top_k,
+                max_new_tokens=max_new_tokens,
+                selector=request_selector(self.assistant, selector, alpha),
             )
 
         return await anyio.to_thread.run_sync(run, limiter=self._ask_limiter)
 
     @staticmethod
     def ask_response(video_id: str, answer: Answer) -> AskResponse:
-        used = {segment.index for segment in answer.segments}
         body = answer.to_dict()
         return AskResponse(
             video_id=video_id,
@@ -232,7 +240,7 @@ class VideoService:
             pipeline=body["pipeline"],
             segments=body["segments"],
             timings=body["timings"],
-            timeline=[TimelineSegment(**s.to_dict(), index=s.index, used=s.index in used) for s in answer.timeline],
+            timeline=TimelineSegment.rows(answer),
         )
 
     # ----------------------------------------------------------------- OpenAI compatibility

@@ -147,15 +147,29 @@ class SegmentIterator:
     Attributes are filled in as decoding proceeds: ``info`` at once, ``cut_frames``,
     ``damaged_frames`` and ``truncated`` when iteration has finished.
 
+    Args:
+        path: the video file.
+        config: scene, segment and sampling settings.
+        progress: show a progress bar on stderr.
+        decoder: an already open decoder to read instead of opening ``path`` (a live source,
+            see :mod:`salova.video.live`).
+
     Raises:
         VideoNotFoundError, VideoPermissionError, VideoDecodeError, NoVideoStreamError,
         VideoTooLargeError: the file cannot be used (raised at construction).
         CorruptVideoError: damaged data while iterating with ``strict=True``.
     """
 
-    def __init__(self, path: str | Path, config: IngestConfig | None = None, *, progress: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        config: IngestConfig | None = None,
+        *,
+        progress: bool = False,
+        decoder: VideoDecoder | None = None,
+    ):
         self.config = config or IngestConfig()
-        self._decoder = VideoDecoder(
+        self._decoder = decoder or VideoDecoder(
             path,
             strict=self.config.strict,
             threads=self.config.decode_threads,

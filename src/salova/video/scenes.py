@@ -149,6 +149,11 @@ class SegmentAssembler:
         length = time - self._open.start_sec
         long_enough = length >= self.min_sec - 1e-9
         too_long = bool(self.max_sec) and length >= self.max_sec - 1e-9
+        if long_enough and self._held is not None:
+            # The open piece can no longer be a too-short last piece, so the held one is final:
+            # hand it out now rather than at the next boundary (live streams answer sooner).
+            self._ready.append(self._held)
+            self._held = None
         if not ((is_cut and long_enough) or too_long):
             return False
         self._close(time, frame)
