@@ -76,6 +76,9 @@ def test_demo_answers_two_questions_with_time_ranges_from_a_cached_video(tmp_pat
     args = ["demo", "--minutes", "1", "--cache-dir", str(tmp_path), "--threads", "1", "--no-progress"]
     code, out, _ = run_cli(args, capsys)
     assert code == 0
+    # First the ingest on the real sample clip: the segments of bikes.mp4 under the default rules.
+    assert "bikes.mp4: 640x272, 25 fps, 10.00 s; 4 segments (5 detector cuts)" in out
+    assert re.search(r"\n\s+3\s+0:00:07\.48\s+0:00:10\.00\s+187-250\s+2\n", out), out
     assert "model: text-rag" in out and "index: " in out and "built" in out
     questions = out.split("\nQ: ")[1:]
     assert len(questions) == 2

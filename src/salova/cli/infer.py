@@ -306,10 +306,16 @@ def chat(video, model, aux_text, cache_dir, threads, progress, top_k, max_new_to
 @THREADS_OPTION
 @PROGRESS_OPTION
 def demo(model, cache_dir, minutes, threads, progress):
-    """Make a synthetic long video (once, cached), ask it two questions, show answers and time ranges."""
+    """Cut the sample clip bikes.mp4 into segments; then make a synthetic long video (once, cached),
+    ask it two questions, show answers and time ranges."""
+    from salova.cli.video import _print_segments
     from salova.infer import default_cache_dir
     from salova.synth import SynthConfig, write_corpus
+    from salova.video import sample_video_path, segment_video
 
+    click.echo("Segmenting the real sample clip bikes.mp4 (default segment rules):")
+    _print_segments(segment_video(sample_video_path("bikes")))
+    click.echo("")
     root = (cache_dir or default_cache_dir()) / "demo"
     synth = SynthConfig(seed=DEMO_SYNTH_SEED, minutes=minutes, text_probability=DEMO_TEXT_PROBABILITY)
     corpus = write_corpus(root / f"synth-{DEMO_SYNTH_SEED}-{minutes:g}min", synth, progress=show_progress(progress))
