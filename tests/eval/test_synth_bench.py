@@ -105,7 +105,7 @@ def test_invalid_settings_are_config_errors(fields):
 
 def test_training_prompt_of_a_question_is_the_evaluation_prompt():
     """build-data's QA turns read exactly what `salova eval videomme` asks a model."""
-    from salova.data.pipeline import question_prompt
+    from salova.data.pipeline import prompt_question, question_prompt
     from salova.eval.tasks.videomme import videomme_doc_to_text
     from salova.synth import SynthConfig
 
@@ -114,3 +114,6 @@ def test_training_prompt_of_a_question_is_the_evaluation_prompt():
     assert len(rows) == len(video.questions) > 0
     for question, row in zip(video.questions, rows, strict=True):
         assert question_prompt(question) == videomme_doc_to_text(row)
+        # ...and the router's training query is the question the evaluation routes with.
+        assert prompt_question(question_prompt(question)) == row["question"]
+    assert prompt_question("Describe the video.") == "Describe the video."

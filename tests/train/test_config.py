@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -93,12 +94,23 @@ def test_the_stage_table_fills_what_a_yaml_leaves_out():
         ({"lora": {"r": 0}}, "lora.r must be an integer >= 1, got 0"),
         ({"precision": "fp8"}, "precision must be one of ['auto', 'bf16', 'fp32']"),
         ({"max_token_drop": 1.0}, "max_token_drop must be in [0, 1)"),
+        ({"objective": "lm"}, "objective must be one of ['full', 'retrieval']"),
+        ({"objective": "retrieval", "similarity_loss_weight": 0}, "similarity_loss_weight must be > 0 with objective"),
+        ({"data": {"records": "d", "query_source": "x"}}, "data.query_source must be one of"),
     ],
 )
 def test_invalid_configs_name_the_key(changes, message):
     with pytest.raises(ConfigError) as error:
         config_from_dict(minimal(**changes))
     assert message in str(error.value)
+
+
+def test_stage0_texts_must_include_captions_and_known_kinds():
+    base = {"stage": 0, "optim": {"lr": 1e-3}, "data": {"corpus": "c"}}
+    assert config_from_dict(base).data.texts == ("captions", "questions")
+    for texts, message in ((["captions", "ocr"], "got ['captions', 'ocr']"), (["questions"], "must list captions")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            config_from_dict({**base, "data": {"corpus": "c", "texts": texts}})
 
 
 def test_accumulation_comes_from_the_world_size():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from salova.data.pipeline import prompt_question
 from salova.errors import ConfigError
 from salova.train.config import DataConfig
 from salova.train.data import (
@@ -107,8 +108,13 @@ def test_record_samples_per_query_or_per_video(synthetic):
     assert len(per_query) == sum(r.num_queries for r in source.records)
     example = per_query[(0, 1)]
     assert [m["role"] for m in example.conversation] == ["user", "assistant"]
-    # The router reads the question as asked (qa: its prompt), never the scored text that names the answer.
-    assert example.queries == [record.prompts()[1]] and example.conversation[0]["content"] == record.prompts()[1]
+    # The router reads the bare question, as the evaluation routes, never the scored text that names
+    # the answer nor the options; the LLM reads the whole prompt.
+    question = prompt_question(record.prompts()[1])
+    assert example.queries == [question] and example.conversation[0]["content"] == record.prompts()[1]
+    assert question in record.prompts()[1] and "\n" not in question and "A. " not in question
+    whole = RecordDataset(source, DataConfig(records="-", task="qa", query_source="prompts"), cache)
+    assert whole[(0, 1)].queries == [record.prompts()[1]]
     assert example.labels.tolist() == [list(record.labels[1])]
     assert len(example.frames) == record.num_segments == len(example.timestamps)
     per_video = RecordDataset(source, DataConfig(records="-", task="qa", sample_unit="video"), cache)
@@ -124,32 +130,29 @@ def test_retrieval_hits_count_queries_whose_best_segment_is_relevant():
     assert retrieval_hits(logits, labels) == (2, 3)
 
 
-def test_stage0_scenes_pair_with_their_caption_and_the_questions_they_alone_answer(synthetic):
+def test_stage0_scenes_pair_with_their_caption_questions_and_partial_descriptions(synthetic):
     from salova.synth import load_corpus
-    from salova.train.clip_pretrain import SceneDataset
+    from salova.synth.questions import reference_phrases
+    from salova.train.clip_pretrain import SceneDataset, scene_texts
 
     corpus = load_corpus(synthetic.corpus)
     cache = FrameCache(synthetic.corpus / "videos" / ".salova-frames", 16, 1.0, "center_crop")
     captions_only = SceneDataset(corpus, cache, seed=0)
-    with_questions = SceneDataset(corpus, cache, seed=0, question_texts=True)
-    assert all(scene.texts == scene.texts[:1] for scene in captions_only.scenes)
-    single = {
-        (video.file, q.evidence_scenes[0]): q.question
-        for video in corpus.videos
-        for q in video.questions
-        if len(q.evidence_scenes) == 1
-    }
+    every_kind = SceneDataset(corpus, cache, seed=0, texts=("captions", "questions", "references"))
+    assert [s.texts for s in captions_only.scenes] == [
+        (scene.caption,) for video in corpus.videos for scene in video.scenes
+    ]
+    single = [(video, q) for video in corpus.videos for q in video.questions if len(q.evidence_scenes) == 1]
     assert single, "the test corpus has single-evidence questions"
-    index = {
-        (s.video, i): s
-        for video in corpus.videos
-        for i, s in enumerate(s for s in with_questions.scenes if s.video == video.file)
-    }
-    for (video, scene), question in single.items():
-        assert question in index[(video, scene)].texts
-    assert sum(len(s.texts) for s in with_questions.scenes) > len(with_questions.scenes)
+    for video, question in single:
+        assert question.question in scene_texts(video, question.evidence_scenes[0], ("captions", "questions"))
+    video = corpus.videos[0]
+    scene = video.scenes[0]
+    texts = scene_texts(video, 0, ("captions", "references"))
+    assert texts[0] == scene.caption and set(reference_phrases(scene)) <= set(texts)
+    obj = scene.objects[0]
+    assert f"{obj.color} {obj.shape}" in " ".join(texts[1:])  # objects named without the background
     # Every text of a scene is drawn over the epochs, the same ones for the same (epoch, index).
-    rich = next(i for i, s in enumerate(with_questions.scenes) if len(s.texts) > 1)
-    drawn = {with_questions[(epoch, rich)][1] for epoch in range(40)}
-    assert drawn == set(with_questions.scenes[rich].texts)
-    assert with_questions[(3, rich)][1] == with_questions[(3, rich)][1]
+    drawn = {every_kind[(epoch, 0)][1] for epoch in range(200)}
+    assert drawn == set(every_kind.scenes[0].texts)
+    assert every_kind[(3, 0)][1] == every_kind[(3, 0)][1]

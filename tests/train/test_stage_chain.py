@@ -69,3 +69,34 @@ def test_stage_0_to_2_chain_and_every_loss_falls(synthetic, tmp_path):
     assert loaded.has_adapter and loaded.model.config.connector_max_token_drop == 0.4
     assert sum(f.stat().st_size for f in stage2.rglob("*") if f.is_file()) < 8_000_000
     assert (stage2 / PARTS_WEIGHTS_FILE).is_file()
+
+
+def test_a_retrieval_stage_trains_connector_and_router_without_running_the_llm(synthetic, tmp_path, monkeypatch):
+    from salova.model import SalovaForCausalLM
+
+    stage0 = synthetic.stage0
+    warm = tmp_path / "warm"
+    config = salova_config(
+        1,
+        warm,
+        synthetic.data,
+        source=components(stage0, synthetic.llm),
+        objective="retrieval",
+        trainable=["connector", "router"],
+        data={"records": str(synthetic.data), "task": "qa", "sample_unit": "video"},
+        global_batch_size=2,
+        micro_batch_size=1,
+    )
+    calls = []
+    original = SalovaForCausalLM.forward
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("retrieval_only", False))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SalovaForCausalLM, "forward", spy)
+    run_stage(config_from_dict(config))
+    assert calls and all(calls)  # every step skipped the LLM
+    assert falls(losses(warm, "similarity_loss"), 0.95)
+    assert losses(warm) == losses(warm, "similarity_loss")  # no LM term
+    assert "lm_loss" not in (warm / "metrics.jsonl").read_text()

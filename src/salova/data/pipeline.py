@@ -44,6 +44,7 @@ __all__ = [
     "process_video",
     "read_result",
     "question_prompt",
+    "prompt_question",
 ]
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,16 @@ def question_prompt(question: SynthQuestion) -> str:
     """The human turn of a multiple-choice question, laid out as lmms-eval's Video-MME prompt."""
     options = "\n".join(f"{letter}. {question.options[letter]}" for letter in OPTION_LETTERS)
     return f"{QA_INSTRUCTION}\n{question.question}\n{options}\n\n{QA_ANSWER_PROMPT}"
+
+
+def prompt_question(prompt: str) -> str:
+    """The bare question of a prompt made by :func:`question_prompt`; any other prompt unchanged."""
+    head = f"{QA_INSTRUCTION}\n"
+    if not prompt.startswith(head) or not prompt.endswith(f"\n\n{QA_ANSWER_PROMPT}"):
+        return prompt
+    body = prompt[len(head) :].split("\n")
+    options = [i for i, line in enumerate(body) if line.startswith(tuple(f"{x}. " for x in OPTION_LETTERS))]
+    return "\n".join(body[: options[0]]) if options and options[0] > 0 else prompt
 
 
 def _evidence_segments(sidecar: SynthVideo, segments: Sequence[Segment], question: SynthQuestion) -> list[int]:

@@ -528,6 +528,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
         pathways: Sequence[str] | None = None,
+        retrieval_only: bool = False,
     ) -> SalovaCausalLMOutput:
         """Training/evaluation forward over a batch of videos with one prompt each.
 
@@ -545,6 +546,8 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             use_cache: passed to the LLM.
             logits_to_keep: passed to the LLM (0 keeps all).
             pathways: FocusFast pathways for this call; ``config.focusfast_pathways`` when omitted.
+            retrieval_only: encode and route only: the LLM is not run, ``loss`` is the weighted
+                similarity loss and ``logits`` is ``None`` (router and connector warm-up).
 
         Returns:
             :class:`SalovaCausalLMOutput`.
@@ -552,6 +555,16 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         encodings = self._segment_encodings(
             pixel_values, frames_per_segment, segments_per_video, segment_encodings, token_drop=True
         )
+        if retrieval_only:
+            if query_input_ids is None or segment_labels is None:
+                raise ValueError("retrieval_only needs query_input_ids and segment_labels")
+            scores = self.score_segments(encodings, query_input_ids, query_attention_mask, queries_per_video)
+            sim_loss = self._similarity_loss(scores, segment_labels)
+            return SalovaCausalLMOutput(
+                loss=self.config.similarity_loss_weight * sim_loss,
+                similarity_loss=sim_loss,
+                router_logits=scores.logits,
+            )
         routing = self._focusfast_inputs(
             input_ids,
             attention_mask,

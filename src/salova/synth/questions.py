@@ -37,6 +37,7 @@ __all__ = [
     "QuestionAsk",
     "QuestionDraft",
     "matches_reference",
+    "reference_phrases",
     "finish_question",
     "make_questions",
 ]
@@ -117,6 +118,12 @@ def _candidate_references(scene: SynthScene) -> list[_Reference]:
             ),
         ]
     return refs
+
+
+def reference_phrases(scene: SynthScene) -> list[str]:
+    """Every partial description a question may name ``scene`` by (``"a blue diamond moving up"``...):
+    its background, its word, and each object by colour and shape, alone or with size or motion."""
+    return [ref.noun for ref in _candidate_references(scene)]
 
 
 class _Context:

@@ -29,7 +29,8 @@ from torch.utils.data import Dataset
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
 
 from salova.model.processing_salova import IMAGE_NORMALIZATION, MAX_PIXEL_VALUE
-from salova.synth import SynthCorpus, load_corpus
+from salova.synth import SynthCorpus, SynthVideo, load_corpus
+from salova.synth.questions import reference_phrases
 from salova.synth.writer import VIDEOS_DIR
 from salova.train.config import ClipModelConfig, ClipPretrainConfig
 from salova.train.data import FrameCache, frame_cache_for, segment_frames
@@ -44,6 +45,7 @@ __all__ = [
     "corpus_texts",
     "build_word_tokenizer",
     "build_clip",
+    "scene_texts",
     "SceneDataset",
     "ClipCollator",
     "clip_step",
@@ -137,19 +139,28 @@ class _Scene:
     """Path of the video under the corpus's videos folder."""
     span: tuple[float, float]
     texts: tuple[str, ...]
-    """The caption first, then the questions whose only evidence is this scene."""
+    """The caption first, then (as configured) the questions whose only evidence is this scene and
+    the partial descriptions that name it."""
 
 
-def _scene_questions(video: Any, index: int) -> tuple[str, ...]:
-    return tuple(q.question for q in video.questions if list(q.evidence_scenes) == [index])
+def scene_texts(video: SynthVideo, index: int, kinds: Sequence[str]) -> tuple[str, ...]:
+    """The texts of scene ``index`` of ``video`` (caption first), of the kinds in ``kinds``."""
+    scene = video.scenes[index]
+    texts = [scene.caption]
+    if "questions" in kinds:
+        texts += [q.question for q in video.questions if list(q.evidence_scenes) == [index]]
+    if "references" in kinds:
+        texts += reference_phrases(scene)
+    return tuple(texts)
 
 
 class SceneDataset(Dataset):
     """One item per scene of the corpus: a frame of the scene and one of its texts (both drawn per epoch).
 
-    A scene's texts are its caption and, with ``question_texts``, the questions whose only evidence
-    it is. Items are addressed by ``(epoch, index)`` keys; frame and text are drawn with a generator
-    seeded by ``(seed, epoch, index)``, so a resumed or distributed run draws the same pairs.
+    A scene's texts are its caption and, as ``texts`` asks, the questions whose only evidence it is
+    and the partial descriptions questions name it by (see :func:`scene_texts`). Items are
+    addressed by ``(epoch, index)`` keys; frame and text are drawn with a generator seeded by
+    ``(seed, epoch, index)``, so a resumed or distributed run draws the same pairs.
     """
 
     def __init__(
@@ -158,7 +169,7 @@ class SceneDataset(Dataset):
         cache: FrameCache,
         seed: int,
         max_samples: int | None = None,
-        question_texts: bool = False,
+        texts: Sequence[str] = ("captions",),
     ):
         self.videos_root = corpus.root / VIDEOS_DIR
         self.cache = cache
@@ -167,7 +178,7 @@ class SceneDataset(Dataset):
             _Scene(
                 video=video.file,
                 span=(scene.start_sec, scene.end_sec),
-                texts=(scene.caption, *(_scene_questions(video, i) if question_texts else ())),
+                texts=scene_texts(video, i, texts),
             )
             for video in corpus.videos
             for i, scene in enumerate(video.scenes)
@@ -265,9 +276,7 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
         model = build_clip(config.model, tokenizer)
         videos_root = corpus.root / VIDEOS_DIR
         cache = frame_cache_for(config.data, videos_root, config.model.image_size)
-        dataset = SceneDataset(
-            corpus, cache, config.seed, config.data.max_samples, question_texts=config.data.question_texts
-        )
+        dataset = SceneDataset(corpus, cache, config.seed, config.data.max_samples, texts=config.data.texts)
         with session.accelerator.main_process_first():
             cache.prepare(videos_root, dataset.videos(), progress=progress)
         logger.info("stage 0: %d scenes, %d words", len(dataset), len(tokenizer))

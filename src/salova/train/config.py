@@ -70,12 +70,18 @@ SCHEDULES = ("cosine", "constant")
 SAMPLE_UNITS = ("query", "video")
 """``query``: one sample per (video, query), i.e. one turn pair and one row of the labels;
 ``video``: one sample per video with all its turns (a multi-turn conversation) and all queries."""
-QUERY_SOURCES = ("auto", "queries", "prompts")
+QUERY_SOURCES = ("auto", "queries", "prompts", "questions")
 """Text the router scores segments against: the record's ``queries`` (captions), its ``prompts``
-(the human turns, as a user asks at inference), or ``auto`` (captions: queries; qa: prompts, so that
-training never shows the router a query that contains the answer)."""
+(the human turns), its ``questions`` (the bare question of a multiple-choice prompt laid out as
+lmms-eval's Video-MME prompt, as the evaluation routes; any other prompt whole), or ``auto``
+(captions: queries; qa: questions, so that training never shows the router a query that contains
+the answer, and routes as the evaluation does)."""
 RECORD_TASKS = ("captions", "qa")
 """Kinds of data record (:data:`salova.data.schema.TASKS`)."""
+CLIP_TEXT_KINDS = ("captions", "questions", "references")
+"""Texts stage 0 pairs a scene with (``ClipDataConfig.texts``)."""
+OBJECTIVES = ("full", "retrieval")
+"""What a SALOVA stage optimises (``TrainConfig.objective``)."""
 TRAINABLE_MODULES = ("vision_tower", "text_tower", "connector", "router", "projector", "language_model")
 """SALOVA module prefixes (:data:`salova.model.MODULE_NAMES`)."""
 TOWER_MODULES = ("vision_tower", "text_tower")
@@ -320,14 +326,20 @@ class ClipDataConfig(FrameDataConfig):
 
     corpus: str
     """Folder written by ``salova synth`` (``manifest.json`` and ``videos/``)."""
-    question_texts: bool = True
-    """Also pair a scene with the corpus questions whose only evidence it is (one text drawn per
-    epoch among the caption and those questions), so that the text tower learns to read questions,
-    the router's queries, and not only captions."""
+    texts: tuple[str, ...] = ("captions", "questions")
+    """Texts a scene is paired with, one drawn per epoch (of :data:`CLIP_TEXT_KINDS`): its caption;
+    the questions whose only evidence it is; the partial descriptions questions name it by
+    (``"a blue diamond moving up"``), which only object-level features can match, so that the
+    towers learn what the router's queries ask and not only the background a caption leads with."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(bool(self.corpus), "corpus", self.corpus, "a folder")
+        unknown = sorted(set(self.texts) - set(CLIP_TEXT_KINDS))
+        if unknown or "captions" not in self.texts:
+            raise ConfigError(
+                f"data.texts must list captions and any of {list(CLIP_TEXT_KINDS)}, got {list(self.texts)}"
+            )
 
 
 # --------------------------------------------------------------------------- run configs
@@ -411,6 +423,9 @@ class TrainConfig(RunConfig):
     """Largest share of a long segment's visual tokens dropped in training (Table 5: 0.0 / 0.7 / 0.4)."""
     similarity_loss_weight: float = 1.0
     """Weight of the router's similarity loss added to the LM loss (paper: L_ar + L_sim)."""
+    objective: str = "full"
+    """``full``: LM loss + weighted similarity loss (the paper). ``retrieval``: the similarity loss
+    alone, without running the LLM (a cheap warm-up of the connector and router; ours)."""
     top_k: int = 5
     """Focus segments per video in training, teacher-forced from the labels (section 5.1: K = 5)."""
     gradient_checkpointing: bool = False
@@ -435,6 +450,14 @@ class TrainConfig(RunConfig):
             )
         _check(0 <= self.max_token_drop < 1, "max_token_drop", self.max_token_drop, "in [0, 1)")
         _check(self.similarity_loss_weight >= 0, "similarity_loss_weight", self.similarity_loss_weight, ">= 0")
+        _check(self.objective in OBJECTIVES, "objective", self.objective, f"one of {list(OBJECTIVES)}")
+        if self.objective == "retrieval":
+            _check(
+                self.similarity_loss_weight > 0,
+                "similarity_loss_weight",
+                self.similarity_loss_weight,
+                "> 0 with objective: retrieval",
+            )
         _check(_positive_int(self.top_k), "top_k", self.top_k, "an integer >= 1")
 
 

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from salova.data.build import MANIFEST_NAME, OUTPUT_FILES
+from salova.data.pipeline import prompt_question
 from salova.data.schema import GPT, HUMAN, Record, read_records
 from salova.errors import ConfigError, DataError, PathError
 from salova.fileio import atomic_path
@@ -302,8 +303,12 @@ class RecordDataset(Dataset):
     def _query_texts(self, record: Record) -> list[str]:
         source = self.config.query_source
         if source == "auto":
-            source = "queries" if record.task == "captions" else "prompts"
-        return list(record.queries) if source == "queries" else record.prompts()
+            source = "queries" if record.task == "captions" else "questions"
+        if source == "queries":
+            return list(record.queries)
+        if source == "questions":
+            return [prompt_question(prompt) for prompt in record.prompts()]
+        return record.prompts()
 
     def __getitem__(self, key: tuple[int, int]) -> Example:
         _, index = key

@@ -390,10 +390,20 @@ def _step_metrics(
 # --------------------------------------------------------------------------- SALOVA stages
 
 
-def salova_step(top_k: int) -> StepFunction:
-    """The step function of stages 1-2: SALOVA's forward with teacher-forced focus segments."""
+def salova_step(top_k: int, retrieval_only: bool = False) -> StepFunction:
+    """The step function of stages 1-2: SALOVA's forward with teacher-forced focus segments
+    (or, ``retrieval_only``, the connector and router without the LLM)."""
 
     def step(model: nn.Module, inputs: dict[str, Any]) -> StepOutput:
+        if retrieval_only:
+            out = model(**inputs, retrieval_only=True)
+            counts = {"samples": inputs["input_ids"].shape[0]}
+            counts["hits"], counts["queries"] = retrieval_hits(out.router_logits, inputs["segment_labels"])
+            return StepOutput(
+                loss=out.loss,
+                means={"loss": out.loss.item(), "similarity_loss": out.similarity_loss.item()},
+                counts=counts,
+            )
         out = model(**inputs, top_k=top_k, use_cache=False)
         means = {"loss": out.loss.item()}
         if out.lm_loss is not None:
@@ -481,7 +491,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
             model=stage_model.model,
             dataset=dataset,
             collate=RecordCollator(stage_model.processor, timestamps=stage_model.model.config.focusfast_timestamps),
-            step_fn=salova_step(config.top_k),
+            step_fn=salova_step(config.top_k, retrieval_only=config.objective == "retrieval"),
             save_model=lambda folder: save_trained(stage_model, folder),
             num_workers=config.data.num_workers,
         )
