@@ -61,3 +61,17 @@ def test_synth_writes_a_corpus_and_refuses_to_mix_settings(tmp_path, capsys):
     code, stdout, err = run_cli([*args[:-1], "--fps", "4"], capsys)
     assert code == 2 and stdout == ""
     assert err.startswith(f"error: {out}: holds a corpus made with another config") and err.count("\n") == 1
+
+
+def test_synth_makes_quieter_worlds_on_request(tmp_path, capsys):
+    from salova.synth import load_corpus
+
+    out = tmp_path / "quiet"
+    args = ["synth", "--out", str(out), "--seed", "3", "--minutes", "2", "--max-objects", "1", "--text-probability", "0"]
+    code, _, _ = run_cli(args, capsys)
+    assert code == 0
+    (video,) = load_corpus(out).videos
+    assert len(video.scenes) > 3
+    assert all(len(scene.objects) == 1 and scene.text is None for scene in video.scenes)
+    code, _, err = run_cli([*args[:-1], "1.5"], capsys)
+    assert code == 2 and "1.5" in err and err.count("\n") == 1

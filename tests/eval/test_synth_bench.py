@@ -56,6 +56,13 @@ def test_default_buckets_have_video_mme_lengths_and_enough_segments():
     assert short <= 2 and 4 <= medium <= 15 and long >= 30  # Video-MME's bucket ranges
 
 
+def test_a_quieter_world_reaches_every_bucket():
+    config = SynthBenchConfig(max_objects=1, text_probability=0.0, minutes=(1.0, 1.0, 1.0))
+    for bucket in range(len(BUCKETS)):
+        video = generate_video(config.corpus_config(bucket), 0)
+        assert all(len(scene.objects) == 1 and scene.text is None for scene in video.scenes)
+
+
 def test_the_benchmark_is_video_mme_format_with_evidence(synth_bench):
     rows = json.loads((synth_bench / "videomme.json").read_text())
     assert {row["duration"] for row in rows} == set(VIDEOMME_BUCKETS)

@@ -22,3 +22,23 @@ def clock(seconds: float) -> str:
 
 def show_progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
+
+
+def world_options(func):
+    """``--max-objects`` and ``--text-probability``: how busy a synthetic world's scenes are."""
+    from salova.synth import SynthConfig
+
+    func = click.option(
+        "--text-probability",
+        type=click.FloatRange(0, 1),
+        default=SynthConfig.text_probability,
+        show_default=True,
+        help="Share of scenes that show a word on screen.",
+    )(func)
+    return click.option(
+        "--max-objects",
+        type=click.IntRange(1, 3),
+        default=SynthConfig.max_objects,
+        show_default=True,
+        help="Objects per scene, at most.",
+    )(func)

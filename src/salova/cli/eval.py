@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from salova.cli.common import echo_json, show_progress
+from salova.cli.common import echo_json, show_progress, world_options
 from salova.eval.extract import CONVENTIONS, DEFAULT_CONVENTION
 
 _MODEL_HELP = "A SALOVA checkpoint folder, 'salova' (the shipped checkpoint), 'tiny' or 'text-rag'."
@@ -192,14 +192,13 @@ def evaluate_command(
     show_default=True,
     help="Video length of the short, medium and long bucket.",
 )
+@world_options
 @_output_options("the summary")
-def synth_bench(out_dir, seed, videos_per_bucket, questions_per_video, minutes, as_json, progress):
+def synth_bench(out_dir, as_json, progress, **fields):
     """Write a Video-MME-format benchmark of held-out synthetic videos (short / medium / long)."""
     from salova.eval.synth_bench import ANNOTATIONS_NAME, VIDEOS_DIR, SynthBenchConfig, build_synth_bench, summarize
 
-    config = SynthBenchConfig(
-        seed=seed, videos_per_bucket=videos_per_bucket, questions_per_video=questions_per_video, minutes=minutes
-    )
+    config = SynthBenchConfig(**fields)
     rows = build_synth_bench(out_dir, config, progress=show_progress(progress))
     summary = {
         "out_dir": str(out_dir),

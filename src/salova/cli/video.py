@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from salova.cli.common import clock, echo_json, show_progress
+from salova.cli.common import clock, echo_json, show_progress, world_options
 from salova.fileio import atomic_write_json
 from salova.synth import SynthConfig, write_corpus
 from salova.video import IngestConfig, SamplingConfig, SceneConfig, segment_video
@@ -149,6 +149,7 @@ def segment(video, as_json, output, progress, **options):
     show_default=True,
     help="Share of scenes that repeat an earlier one nearly exactly.",
 )
+@world_options
 @click.option("--json", "as_json", is_flag=True, help="Print the corpus summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 def synth(out_dir, as_json, progress, **fields):

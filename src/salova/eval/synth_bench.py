@@ -117,6 +117,10 @@ class SynthBenchConfig:
     """Frame rate of the videos (the model samples 1 FPS)."""
     width: int = 320
     height: int = 240
+    max_objects: int = SynthConfig.max_objects
+    """Objects per scene, at most (1 to 3)."""
+    text_probability: float = SynthConfig.text_probability
+    """Share of scenes that show a word on screen."""
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -142,6 +146,8 @@ class SynthBenchConfig:
             min_scene_sec=shortest,
             max_scene_sec=longest,
             questions_per_video=self.questions_per_video,
+            max_objects=self.max_objects,
+            text_probability=self.text_probability,
         )
 
     def to_dict(self) -> dict[str, Any]:
