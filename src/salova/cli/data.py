@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from salova.cli.common import echo_json, show_progress
-from salova.cli.video import _ingest_config, _scene_options
+from salova.cli.video import ingest_config, scene_options
 from salova.data.build import build_dataset
 from salova.data.captioners import CAPTIONERS, CaptionerConfig
 from salova.data.convert import FORMATS, convert_file
@@ -160,7 +160,7 @@ _SCORING = ScoringConfig()
     show_default=True,
     help="Side of the square frames kept for captioning and V2T.",
 )
-@_scene_options
+@scene_options
 @click.option("--engine", type=click.Choice(sorted(ENGINES)), default="local", show_default=True)
 @click.option(
     "--workers",
@@ -205,7 +205,7 @@ def build_data(
         device=o["device"],
     )
     scene_keys = ("min_segment_sec", "max_segment_sec", "max_segments", "threshold", "sample_fps", "strict")
-    ingest = _ingest_config(**{key: o[key] for key in scene_keys})
+    ingest = ingest_config(**{key: o[key] for key in scene_keys})
     ingest = replace(ingest, sampling=replace(ingest.sampling, frame_size=o["frame_size"]))
     config = BuildConfig(
         task=task,

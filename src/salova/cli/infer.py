@@ -308,13 +308,13 @@ def chat(video, model, aux_text, cache_dir, threads, progress, top_k, max_new_to
 def demo(model, cache_dir, minutes, threads, progress):
     """Cut the sample clip bikes.mp4 into segments; then make a synthetic long video (once, cached),
     ask it two questions, show answers and time ranges."""
-    from salova.cli.video import _print_segments
+    from salova.cli.video import print_segments
     from salova.infer import default_cache_dir
     from salova.synth import SynthConfig, write_corpus
     from salova.video import sample_video_path, segment_video
 
     click.echo("Segmenting the real sample clip bikes.mp4 (default segment rules):")
-    _print_segments(segment_video(sample_video_path("bikes")))
+    print_segments(segment_video(sample_video_path("bikes")))
     click.echo("")
     root = (cache_dir or default_cache_dir()) / "demo"
     synth = SynthConfig(seed=DEMO_SYNTH_SEED, minutes=minutes, text_probability=DEMO_TEXT_PROBABILITY)

@@ -12,7 +12,8 @@ from salova.synth import SynthConfig, write_corpus
 from salova.video import IngestConfig, SamplingConfig, SceneConfig, segment_video
 
 
-def _print_segments(result) -> None:
+def print_segments(result) -> None:
+    """Print an ingest result as a table: one row per segment with its times, frames and samples."""
     info = result.info
     click.echo(
         f"{info.path.name}: {info.width}x{info.height}, {float(info.fps):g} fps, "
@@ -34,7 +35,8 @@ def _warn_damage(result) -> None:
         click.echo(f"warning: {result.path}: stream ends before its stated duration (truncated)", err=True)
 
 
-def _scene_options(func):
+def scene_options(func):
+    """The segment-rule and detector options shared by ``segment`` and ``build-data``."""
     options = [
         click.option(
             "--min-segment-sec",
@@ -79,9 +81,10 @@ def _scene_options(func):
     return func
 
 
-def _ingest_config(
+def ingest_config(
     min_segment_sec, max_segment_sec, max_segments, threshold, sample_fps, strict, keep_frames=False
 ) -> IngestConfig:
+    """The :class:`IngestConfig` of the options added by :func:`scene_options`."""
     return IngestConfig(
         scenes=SceneConfig(
             adaptive_threshold=threshold,
@@ -97,7 +100,7 @@ def _ingest_config(
 
 @click.command()
 @click.argument("video", type=click.Path(path_type=Path, readable=False))
-@_scene_options
+@scene_options
 @click.option("--json", "as_json", is_flag=True, help="Print the segments as a JSON list.")
 @click.option(
     "-o",
@@ -108,7 +111,7 @@ def _ingest_config(
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 def segment(video, as_json, output, progress, **options):
     """Cut VIDEO into segments (one decode pass) and print them."""
-    result = segment_video(video, _ingest_config(**options), progress=show_progress(progress))
+    result = segment_video(video, ingest_config(**options), progress=show_progress(progress))
     rows = [s.to_dict() for s in result.segments]
     if output is not None:
         atomic_write_json(output, rows)
@@ -116,7 +119,7 @@ def segment(video, as_json, output, progress, **options):
     if as_json:
         echo_json(rows)
     else:
-        _print_segments(result)
+        print_segments(result)
 
 
 @click.command()
@@ -174,4 +177,3 @@ def synth(out_dir, as_json, progress, **fields):
             f"  {row['id']}  {clock(row['seconds'])}  {row['scenes']:>4} scenes  "
             f"{row['questions']:>3} questions  {row['video']}"
         )
-
