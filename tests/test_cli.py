@@ -67,7 +67,8 @@ def test_synth_makes_quieter_worlds_on_request(tmp_path, capsys):
     from salova.synth import load_corpus
 
     out = tmp_path / "quiet"
-    args = ["synth", "--out", str(out), "--seed", "3", "--minutes", "2", "--max-objects", "1", "--text-probability", "0"]
+    args = ["synth", "--out", str(out), "--seed", "3", "--minutes", "2"]
+    args += ["--max-objects", "1", "--text-probability", "0"]
     code, _, _ = run_cli(args, capsys)
     assert code == 0
     (video,) = load_corpus(out).videos

@@ -11,15 +11,14 @@ import pytest
 import torch
 
 from media import solid_frames, write_video
+from threads import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
     """The tiny models are many small ops; intra-op threads only slow them on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

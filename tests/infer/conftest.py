@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from salova.infer import AssistantConfig, OcrConfig, VideoAssistant, default_cache_dir, load_pipeline
 from salova.synth import SynthConfig, SynthVideo, write_corpus
+from threads import torch_threads
 
 TEXT_VIDEO = SynthConfig(seed=3, minutes=2.0, text_probability=0.6, questions_per_video=4)
 """Nine scenes in two minutes; scenes 3, 5 and 8 show GARLIC, ROCKET and BANANA."""
@@ -19,10 +19,8 @@ TEST_OCR = OcrConfig(frames_per_segment=2)
 @pytest.fixture(autouse=True)
 def _one_thread():
     """The tiny models are thousands of small ops; intra-op threads only stall on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,16 @@ import torch
 from model_helpers import make_model
 
 from salova.model import SalovaForCausalLM
+from threads import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _seed_and_one_thread():
     """Seeded, single-threaded tests: the tiny models are thousands of small ops, which gain nothing
     from intra-op threads and stall badly when the machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        torch.manual_seed(0)
+        yield
 
 
 @pytest.fixture

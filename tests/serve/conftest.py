@@ -6,19 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from serve_helpers import UPLOAD_LIMIT, LiveServer, live_server, settings_for
 
 from salova.synth import SynthConfig, SynthVideo, write_corpus
+from threads import torch_threads
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
     """Asks of the tiny model are thousands of small ops; intra-op threads only stall on 2 shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

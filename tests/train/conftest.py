@@ -18,6 +18,7 @@ from salova.data import BuildConfig, ScoringConfig, build_dataset
 from salova.synth import SynthConfig, write_corpus
 from salova.train import config_from_dict, run_stage
 from salova.video import IngestConfig, SamplingConfig
+from threads import torch_threads
 
 CORPUS = SynthConfig(
     seed=3,
@@ -45,10 +46,8 @@ class Synthetic:
 def _one_thread():
     """Single-threaded tests: the tiny models gain nothing from threads, and one thread keeps the
     order of float sums equal to that of the subprocesses (run with OMP_NUM_THREADS=1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
