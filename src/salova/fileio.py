@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PART_SUFFIX", "atomic_path", "atomic_write_text", "atomic_write_json", "remove_stale_parts"]
+__all__ = ["PART_SUFFIX", "atomic_path", "atomic_write_text", "atomic_write_json", "remove_stale_parts", "dotted_keys"]
 
 PART_SUFFIX = ".part"
 """Suffix of temporary files written by :func:`atomic_path`."""
@@ -52,3 +52,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def dotted_keys(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``), to name
+    the settings in which a saved run and a new one differ."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat = {}
+    for key, value in data.items():
+        flat.update(dotted_keys(value, f"{prefix}.{key}" if prefix else key))
+    return flat

@@ -40,7 +40,7 @@ from salova.data.schema import Record, record_line
 from salova.data.scoring import BUNDLED_T2T_MODEL, bundled_t2t_path
 from salova.data.sources import VideoInput, discover_videos
 from salova.errors import BuildMismatchError, BuildOutputError, ConfigError, ModelFolderError
-from salova.fileio import PART_SUFFIX, atomic_write_json, atomic_write_text
+from salova.fileio import PART_SUFFIX, atomic_write_json, atomic_write_text, dotted_keys
 
 __all__ = ["DATA_FORMAT", "DATA_FORMAT_VERSION", "MANIFEST_NAME", "OUTPUT_FILES", "BuildSummary", "build_dataset"]
 
@@ -83,15 +83,6 @@ class BuildSummary:
         return {task: self.out_dir / OUTPUT_FILES[task] for task in self.records}
 
 
-def _flat(settings: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(settings, dict):
-        return {prefix: settings}
-    flat = {}
-    for key, value in settings.items():
-        flat.update(_flat(value, f"{prefix}.{key}" if prefix else key))
-    return flat
-
-
 def _manifest(config: BuildConfig, videos_root: str, statuses: list[dict] | None, counts: dict) -> dict[str, Any]:
     return {
         "format": DATA_FORMAT,
@@ -120,7 +111,7 @@ def _prepare(out_dir: Path, config: BuildConfig, videos_root: str) -> None:
             raise BuildOutputError(
                 manifest_path, f"format version {manifest.get('version')!r}; expected {DATA_FORMAT_VERSION}"
             )
-        old, new = _flat(manifest.get("settings")), _flat(config.settings())
+        old, new = dotted_keys(manifest.get("settings")), dotted_keys(config.settings())
         changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if manifest.get("videos_root") != videos_root:
             changed.insert(0, f"videos folder (was {manifest.get('videos_root')})")

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from salova.errors import CheckpointError, ConfigError
-from salova.fileio import atomic_write_text
+from salova.fileio import atomic_write_text, dotted_keys
 from salova.model.focusfast import TokenType
 from salova.train.checkpoint import (
     STATE_FILE,
@@ -159,21 +159,12 @@ def total_steps(config: RunConfig, plan: BatchPlan) -> int:
 # --------------------------------------------------------------------------- run folder
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    flat = {}
-    for key, value in data.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
-    return flat
-
-
 def _check_same_config(output_dir: Path, config: RunConfig) -> None:
     path = output_dir / CONFIG_FILE
     if not path.is_file():
         return
-    saved = _flatten(yaml.safe_load(path.read_text(encoding="utf-8")))
-    now = _flatten(config_to_dict(config))
+    saved = dotted_keys(yaml.safe_load(path.read_text(encoding="utf-8")))
+    now = dotted_keys(config_to_dict(config))
     changed = sorted(
         key
         for key in saved.keys() | now.keys()
