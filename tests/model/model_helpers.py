@@ -1,48 +1,23 @@
-"""Helpers of the model tests: offline byte-level tokenizers, tiny models and random videos.
+"""Helpers of the model tests: the tiny preset's offline tokenizers, tiny models and random videos.
 
-There is no model hub here, so tokenizers are built from scratch with the ``tokenizers`` library:
-the 256 byte symbols, then the special tokens of the ``tiny`` preset at fixed ids. (A module with
-a unique name rather than ``conftest``, so that tests can import it whatever other test folders
-hold.)
+(A module with a unique name rather than ``conftest``, so that tests can import it whatever other
+test folders hold.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 from salova.model import SalovaConfig, SalovaForCausalLM, SalovaProcessor, tiny_config
 from salova.model.presets import TINY_BOS_ID, TINY_EOS_ID, TINY_PAD_ID, TINY_VIDEO_TOKEN_ID
-
-BOS, EOS, PAD, VIDEO = "<s>", "</s>", "<pad>", "<video>"
-CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
-# A minimal template in the style of Zephyr/TinyLlama: role marker, content, end of turn.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
-    "{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-
-
-def _byte_level(specials: list[str]) -> Tokenizer:
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tokenizer = Tokenizer(models.BPE(vocab={symbol: i for i, symbol in enumerate(alphabet)}, merges=[]))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.add_special_tokens(specials)
-    return tokenizer
+from salova.model.tiny_tokenizers import tiny_llm_tokenizer, tiny_text_tokenizer
 
 
 def make_llm_tokenizer() -> PreTrainedTokenizerFast:
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_byte_level([BOS, EOS, PAD, VIDEO, *CHAT_TOKENS]),
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    assert tokenizer.convert_tokens_to_ids([BOS, EOS, PAD, VIDEO]) == [
+    tokenizer = tiny_llm_tokenizer()
+    assert tokenizer.convert_tokens_to_ids(["<s>", "</s>", "<pad>", "<video>"]) == [
         TINY_BOS_ID,
         TINY_EOS_ID,
         TINY_PAD_ID,
@@ -52,11 +27,7 @@ def make_llm_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def make_text_tower_tokenizer() -> PreTrainedTokenizerFast:
-    backend = _byte_level([BOS, EOS, PAD])
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A {EOS}", special_tokens=[(BOS, TINY_BOS_ID), (EOS, TINY_EOS_ID)]
-    )
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=BOS, eos_token=EOS, pad_token=PAD)
+    return tiny_text_tokenizer()
 
 
 def make_processor(config: SalovaConfig, **overrides) -> SalovaProcessor:

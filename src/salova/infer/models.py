@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast
 
 import salova
 from salova.bundled import DISTRIBUTIONS, MINILM_PACKAGE, OCR_PACKAGE, minilm_folder, package_version, smollm2_folder
@@ -33,6 +31,7 @@ from salova.errors import CheckpointError, ModelSpecError
 from salova.infer.config import AssistantConfig
 from salova.infer.index import Pipeline
 from salova.model import SalovaConfig, SalovaForCausalLM, SalovaProcessor, tiny_config
+from salova.model.tiny_tokenizers import tiny_llm_tokenizer, tiny_text_tokenizer
 
 __all__ = [
     "SHIPPED_CHECKPOINT",
@@ -129,46 +128,12 @@ def resolve_model(model: str | os.PathLike | ModelSpec | None = None) -> ModelSp
     )
 
 
-def _byte_level_tokenizer(specials: list[str]) -> Tokenizer:
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tokenizer = Tokenizer(models.BPE(vocab={symbol: i for i, symbol in enumerate(alphabet)}, merges=[]))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.add_special_tokens(specials)
-    return tokenizer
-
-
-TINY_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
-    "{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-"""A minimal Zephyr-style chat template for the ``tiny`` model's byte-level tokenizer."""
-
-
 def tiny_processor(config: SalovaConfig) -> SalovaProcessor:
-    """A processor for the ``tiny`` preset: byte-level tokenizers whose ``<s>``, ``</s>``, ``<pad>``,
-    ``<video>`` ids (256-259) match the preset's special token ids."""
-    llm = PreTrainedTokenizerFast(
-        tokenizer_object=_byte_level_tokenizer(
-            ["<s>", "</s>", "<pad>", "<video>", "<|system|>", "<|user|>", "<|assistant|>"]
-        ),
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-    )
-    llm.chat_template = TINY_CHAT_TEMPLATE
+    """A processor for the ``tiny`` preset (see :mod:`salova.model.tiny_tokenizers`)."""
+    llm = tiny_llm_tokenizer()
     # Give every id of the random LLM's vocabulary a visible token, so that its noise decodes to text.
     llm.add_tokens([f"<t{i}>" for i in range(len(llm), config.text_config.vocab_size)])
-    backend = _byte_level_tokenizer(["<s>", "</s>", "<pad>"])
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>",
-        special_tokens=[
-            ("<s>", config.text_tower_config.bos_token_id),
-            ("</s>", config.text_tower_config.eos_token_id),
-        ],
-    )
-    text = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    return SalovaProcessor.from_config(config, llm, text)
+    return SalovaProcessor.from_config(config, llm, tiny_text_tokenizer())
 
 
 def _tiny() -> tuple[SalovaForCausalLM, SalovaProcessor]:
