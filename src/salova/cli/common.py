@@ -42,3 +42,21 @@ def world_options(func):
         show_default=True,
         help="Objects per scene, at most.",
     )(func)
+
+
+def scene_content_options(func):
+    """What a synthetic video holds: ``--questions-per-video``, ``--duplicate-probability`` and the
+    :func:`world_options` (``salova synth`` and ``salova synth-stream``)."""
+    from salova.synth import SynthConfig
+
+    func = world_options(func)
+    func = click.option(
+        "--duplicate-probability",
+        type=click.FloatRange(0, 1),
+        default=SynthConfig.duplicate_probability,
+        show_default=True,
+        help="Share of scenes that repeat an earlier one nearly exactly.",
+    )(func)
+    return click.option(
+        "--questions-per-video", type=click.IntRange(min=0), default=SynthConfig.questions_per_video, show_default=True
+    )(func)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from salova.cli.common import clock, echo_json
+from salova.cli.common import clock, echo_json, scene_content_options
 from salova.synth import SynthConfig
 from salova.synth.live import LIVE_FORMATS
 
@@ -31,16 +31,7 @@ __all__ = ["synth_stream", "tokens", "seal_eval"]
 @click.option("--height", type=click.IntRange(min=16), default=SynthConfig.height, show_default=True)
 @click.option("--min-scene-sec", type=click.FloatRange(min=0), default=SynthConfig.min_scene_sec, show_default=True)
 @click.option("--max-scene-sec", type=click.FloatRange(min=0), default=SynthConfig.max_scene_sec, show_default=True)
-@click.option(
-    "--questions-per-video", type=click.IntRange(min=0), default=SynthConfig.questions_per_video, show_default=True
-)
-@click.option(
-    "--duplicate-probability",
-    type=click.FloatRange(0, 1),
-    default=SynthConfig.duplicate_probability,
-    show_default=True,
-    help="Share of scenes that repeat an earlier one nearly exactly.",
-)
+@scene_content_options
 @click.option("--format", "container", type=click.Choice(sorted(LIVE_FORMATS)), default="mpegts", show_default=True)
 @click.option(
     "--speed",

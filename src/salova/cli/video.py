@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from salova.cli.common import clock, echo_json, show_progress, world_options
+from salova.cli.common import clock, echo_json, scene_content_options, show_progress
 from salova.fileio import atomic_write_json
 from salova.synth import SynthConfig, write_corpus
 from salova.video import IngestConfig, SamplingConfig, SceneConfig, segment_video
@@ -142,17 +142,7 @@ def segment(video, as_json, output, progress, **options):
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=SynthConfig.fps, show_default=True)
 @click.option("--width", type=click.IntRange(min=16), default=SynthConfig.width, show_default=True)
 @click.option("--height", type=click.IntRange(min=16), default=SynthConfig.height, show_default=True)
-@click.option(
-    "--questions-per-video", type=click.IntRange(min=0), default=SynthConfig.questions_per_video, show_default=True
-)
-@click.option(
-    "--duplicate-probability",
-    type=click.FloatRange(0, 1),
-    default=SynthConfig.duplicate_probability,
-    show_default=True,
-    help="Share of scenes that repeat an earlier one nearly exactly.",
-)
-@world_options
+@scene_content_options
 @click.option("--json", "as_json", is_flag=True, help="Print the corpus summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 def synth(out_dir, as_json, progress, **fields):
