@@ -111,4 +111,4 @@ def test_bad_live_sources(tmp_path):
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(VideoDecodeError):
         iter_live_segments(junk, live=LiveConfig(idle_timeout=0.2))
-    assert is_url("udp://127.0.0.1:1234") and not is_url("/tmp/a.ts") and not is_url("C://x")
+    assert is_url("udp://127.0.0.1:1234") and not is_url("/videos/a.ts") and not is_url("C://x")

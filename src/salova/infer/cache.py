@@ -107,7 +107,7 @@ class FeatureCache:
         root: the cache folder (created on the first write).
 
     Example:
-        >>> cache = FeatureCache("/tmp/salova-cache")  # doctest: +SKIP
+        >>> cache = FeatureCache("runs/feature-cache")  # doctest: +SKIP
         >>> cache.store(sha, {"pipeline": "salova"}, {"x": torch.zeros(2)}, {"segments": 2})  # doctest: +SKIP
         >>> cache.load(sha, {"pipeline": "salova"}).meta["segments"]  # doctest: +SKIP
         2
