@@ -96,6 +96,7 @@ def test_the_stage_table_fills_what_a_yaml_leaves_out():
         ({"max_token_drop": 1.0}, "max_token_drop must be in [0, 1)"),
         ({"objective": "lm"}, "objective must be one of ['full', 'retrieval']"),
         ({"objective": "retrieval", "similarity_loss_weight": 0}, "similarity_loss_weight must be > 0 with objective"),
+        ({"objective": "retrieval", "trainable": ["router", "projector"]}, "trainable cannot list ['projector']"),
         ({"data": {"records": "d", "query_source": "x"}}, "data.query_source must be one of"),
     ],
 )

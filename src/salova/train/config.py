@@ -458,6 +458,9 @@ class TrainConfig(RunConfig):
                 self.similarity_loss_weight,
                 "> 0 with objective: retrieval",
             )
+            unused = sorted(set(self.trainable) & {"projector", "language_model"})
+            if unused:
+                raise ConfigError(f"objective: retrieval does not run the LLM, so trainable cannot list {unused}")
         _check(_positive_int(self.top_k), "top_k", self.top_k, "an integer >= 1")
 
 
