@@ -100,7 +100,7 @@ def test_a_session_answers_while_a_file_is_still_being_written(tiny_assistant, t
     mid = [a for a in answers if a.seen_until < final.seen_until]
     assert mid, "no answer was given while the stream was still playing"
     for answer in [*mid, final]:
-        assert 1 <= len(answer.timeline) <= 5  # window + budget
+        assert 0 < len(answer.timeline) <= 5  # window + budget
         assert all(s.end <= answer.seen_until + 1e-6 for s in answer.timeline)
         assert {s.index for s in answer.segments} <= {s.index for s in answer.timeline}
         assert answer.pipeline == "salova" and answer.to_dict()["seen_until"] == round(answer.seen_until, 3)
