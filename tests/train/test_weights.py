@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
+import torch
 from safetensors.torch import load_file
 from train_helpers import LORA, components, salova_config
 
+from salova.cli import main
 from salova.errors import CheckpointError, ConfigError
 from salova.model import SalovaForCausalLM
 from salova.train import config_from_dict, load_trained, run_stage
 from salova.train.config import LoraConfig
 from salova.train.loop import build_stage_model
-from salova.train.weights import ADAPTER_DIR, prepare_for_stage, resolve_location, with_overrides
+from salova.train.weights import (
+    ADAPTER_DIR,
+    LANGUAGE_MODEL_SOURCE_FILE,
+    prepare_for_stage,
+    resolve_location,
+    save_trained,
+    with_overrides,
+)
 
 EVERYTHING = ("vision_tower", "text_tower", "connector", "router", "projector", "language_model")
 
@@ -59,6 +71,34 @@ def test_a_folder_saved_by_reference_is_not_mistaken_for_a_full_model(adapted):
     with pytest.raises(OSError):
         SalovaForCausalLM.from_pretrained(adapted)
     assert isinstance(load_trained(adapted).model, SalovaForCausalLM)
+
+
+def test_a_folder_saved_by_reference_names_its_llm_by_source_not_by_folder(adapted, tmp_path):
+    stage_model = load_trained(adapted)
+    loaded_from = stage_model.model.config.text_config._name_or_path
+    stage_model.language_model_source = dataclasses.replace(stage_model.language_model_source, location="bundled:x")
+    save_trained(stage_model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    adapter = json.loads((tmp_path / ADAPTER_DIR / "adapter_config.json").read_text())
+    assert config["text_config"]["_name_or_path"] == adapter["base_model_name_or_path"] == "bundled:x"
+    assert json.loads((tmp_path / LANGUAGE_MODEL_SOURCE_FILE).read_text())["location"] == "bundled:x"
+    assert stage_model.model.config.text_config._name_or_path == loaded_from  # the model itself is not renamed
+
+
+def test_export_writes_the_model_without_the_training_state(adapted, tmp_path, capsys):
+    out = tmp_path / "checkpoint"
+    (out / "stale").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(adapted), "--out", str(out)])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith(f"{adapted} -> {out} (")
+    assert (adapted / "metrics.jsonl").is_file()
+    assert not {"stale", "checkpoints", "logs", "metrics.jsonl", "trainer_state.json"} & {p.name for p in out.iterdir()}
+    exported, trained = load_trained(out).model.state_dict(), load_trained(adapted).model.state_dict()
+    assert exported.keys() == trained.keys() and all(torch.equal(exported[k], trained[k]) for k in trained)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(tmp_path / "checkpoint" / "language_model_adapter"), "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2 and "not a trained SALOVA folder" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))
 
 
 def test_an_unfinished_run_cannot_start_the_next_stage(synthetic, tmp_path):

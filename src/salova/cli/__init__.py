@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "serve": "salova.cli.serve:serve",
     "synth": "salova.cli.video:synth",
     "train": "salova.cli.train:train",
+    "train-curves": "salova.cli.train:train_curves",
+    "export": "salova.cli.train:export",
     "eval": "salova.cli.eval:evaluate_command",
     "synth-bench": "salova.cli.eval:synth_bench",
     "niah": "salova.cli.eval:niah",

@@ -82,3 +82,37 @@ def train(config_file, stage, output, init_from, resume, max_steps, overrides, p
         return
     shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items())
     click.echo(f"stage {summary.stage}: {summary.steps} steps -> {summary.output_dir} ({shown})")
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Checkpoint folder.")
+def export(run_dir, out):
+    """Write a finished stage run's model as a checkpoint folder, without its training state."""
+    from salova.train import export_checkpoint
+
+    export_checkpoint(run_dir, out)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    click.echo(f"{run_dir} -> {out} ({size / 2**20:.1f} MiB)")
+
+
+@click.command("train-curves")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="The PNG to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the start and end values as JSON.")
+def train_curves(run_dirs, out, as_json):
+    """Plot the loss and retrieval-accuracy curves of stage runs, one column per run in the order given."""
+    from salova.train import plot_training_curves
+
+    curves = plot_training_curves(run_dirs, out)
+    if as_json:
+        echo_json([curve.to_dict() for curve in curves])
+        return
+    click.echo(f"{out}")
+    click.echo("| run | steps | " + " | ".join(f"{key} (start -> end)" for key in SUMMARY_METRICS) + " |")
+    click.echo("|---|---:|" + "---:|" * len(SUMMARY_METRICS))
+    for curve in curves:
+        cells = [
+            f"{curve.start[key]:.3f} -> {curve.end[key]:.3f}" if key in curve.end else "-" for key in SUMMARY_METRICS
+        ]
+        click.echo(f"| {curve.name} | {curve.steps} | " + " | ".join(cells) + " |")

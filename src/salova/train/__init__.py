@@ -6,6 +6,8 @@ Public entry points:
 - :func:`run_stage` — run the stage a config describes (what ``salova train`` calls).
 - :func:`train` (stages 1-2) and :func:`pretrain_clip` (stage 0).
 - :func:`load_trained` — load a stage's output folder (model and processor).
+- :func:`export_checkpoint` — a finished run's model as a clean checkpoint folder.
+- :func:`plot_training_curves` — the loss and retrieval curves of a chain of runs.
 - :data:`STAGES` — the stage table.
 
 Example:
@@ -29,9 +31,10 @@ from salova.train.config import (
     config_from_dict,
     load_config,
 )
+from salova.train.curves import plot_training_curves
 from salova.train.loop import TrainSummary, train
 from salova.train.stages import STAGES, StageConfig, get_stage
-from salova.train.weights import StageModel, load_trained
+from salova.train.weights import StageModel, export_checkpoint, load_trained
 
 __all__ = [
     "STAGES",
@@ -50,6 +53,8 @@ __all__ = [
     "run_stage",
     "StageModel",
     "load_trained",
+    "export_checkpoint",
+    "plot_training_curves",
 ]
 
 

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from salova.bundled import package_folder, smollm2_folder
 from salova.errors import BundledModelError, CheckpointError, ConfigError
-from salova.fileio import atomic_write_json
+from salova.fileio import PART_SUFFIX, atomic_write_json
 from salova.model import SalovaConfig, SalovaForCausalLM, SalovaProcessor, preset_config
 from salova.model.loading import load_part, pretrained_part
 from salova.train.config import LoraConfig, ModelSourceConfig
@@ -53,6 +54,7 @@ __all__ = [
     "load_trained",
     "prepare_for_stage",
     "save_trained",
+    "export_checkpoint",
     "trainable_state",
     "load_trainable_state",
 ]
@@ -307,6 +309,24 @@ def prepare_for_stage(stage_model: StageModel, trainable: tuple[str, ...], lora:
             parameter.requires_grad_(LORA_PARAMETER_MARK in name)
 
 
+@contextlib.contextmanager
+def _named_by_source(model: SalovaForCausalLM, location: str) -> Iterator[None]:
+    """While saving by reference, name the LLM by its source location (``bundled:smollm2``...) in
+    ``config.json`` and the adapter's config, instead of the machine-specific folder it was read from."""
+    text_config = model.config.text_config
+    adapters = getattr(model.language_model, "peft_config", {})
+    saved = text_config._name_or_path, {name: a.base_model_name_or_path for name, a in adapters.items()}
+    text_config._name_or_path = location
+    for adapter in adapters.values():
+        adapter.base_model_name_or_path = location
+    try:
+        yield
+    finally:
+        text_config._name_or_path = saved[0]
+        for name, adapter in adapters.items():
+            adapter.base_model_name_or_path = saved[1][name]
+
+
 def save_trained(stage_model: StageModel, folder: str | Path) -> None:
     """Write the model and processor to ``folder`` in the form of the module docstring.
 
@@ -326,12 +346,34 @@ def save_trained(stage_model: StageModel, folder: str | Path) -> None:
             if not key.startswith("language_model.")
         }
         save_file(parts, str(folder / PARTS_WEIGHTS_FILE), metadata={"format": "pt"})
-        model.config.save_pretrained(folder)
+        with _named_by_source(model, source.location):
+            model.config.save_pretrained(folder)
+            if stage_model.has_adapter:
+                with warnings.catch_warnings():  # peft looks for a config at the (non-folder) source name
+                    warnings.filterwarnings("ignore", message="Could not find a config file in")
+                    model.language_model.save_pretrained(folder / ADAPTER_DIR)
         model.generation_config.save_pretrained(folder)
         atomic_write_json(folder / LANGUAGE_MODEL_SOURCE_FILE, dataclasses.asdict(source))
-        if stage_model.has_adapter:
-            model.language_model.save_pretrained(folder / ADAPTER_DIR)
     stage_model.processor.save_pretrained(folder)
+
+
+def export_checkpoint(run_dir: str | Path, out: str | Path) -> Path:
+    """Write a finished stage run's model as a clean checkpoint folder (what ``--model`` takes): the
+    model and processor as :func:`save_trained` writes them, without the run's checkpoints, logs and
+    metrics. ``out`` is replaced only once the new folder is complete.
+
+    Raises:
+        CheckpointError: ``run_dir`` is not a finished stage run.
+    """
+    stage_model = load_trained(run_dir)
+    out = Path(out)
+    temp = out.with_name(f".{out.name}.export{PART_SUFFIX}")
+    shutil.rmtree(temp, ignore_errors=True)
+    save_trained(stage_model, temp)
+    if out.exists():
+        shutil.rmtree(out)
+    temp.rename(out)
+    return out
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
