@@ -82,12 +82,11 @@ def test_training_free_pipeline_answers_the_synthetic_benchmark(synth_bench, tmp
     assert all(responses)  # SmolLM2 writes an answer to every prompt
 
 
-@pytest.mark.slow
 def test_shipped_checkpoint_prints_the_official_table(synth_bench, tmp_path, capsys):
-    from salova.infer.models import shipped_checkpoint
-
-    if shipped_checkpoint() is None:
-        pytest.skip("no SALOVA checkpoint is installed yet")
     args = ["eval", "videomme", "--annotations", synth_bench / "videomme.json", "--videos", synth_bench / "data"]
     code, stdout, _ = run_cli([*args, "--model", "salova", "--out", tmp_path / "run", "--no-progress"], capsys)
     assert code == 0 and "|  | Short | Medium | Long | Overall |" in stdout
+    assert "| router top-1 (%) |" in stdout and "| router recall@5 |" in stdout
+    lines = [json.loads(line) for line in (tmp_path / "run/predictions.jsonl").read_text().splitlines()]
+    assert lines[0]["run"]["model"] == "salova" and lines[0]["run"]["pipeline"] == "salova"
+    assert len(lines) == 13 and all(line["response"].strip() for line in lines[1:])

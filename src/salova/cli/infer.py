@@ -36,7 +36,7 @@ MODEL_OPTION = click.option(
     default=None,
     metavar="PATH|NAME",
     help="A SALOVA checkpoint folder, 'salova' (the shipped checkpoint), 'tiny' (random weights) or "
-    "'text-rag' (training-free OCR pipeline). Default: the shipped checkpoint, else text-rag.",
+    "'text-rag' (training-free OCR pipeline). Default: text-rag.",
 )
 AUX_TEXT_OPTION = click.option(
     "--aux-text", is_flag=True, help="SALOVA: add on-screen text (OCR) of the selected segments to the prompt."

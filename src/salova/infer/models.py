@@ -4,11 +4,11 @@
 
 * a folder: a SALOVA checkpoint written by ``model.save_pretrained(folder)`` and
   ``processor.save_pretrained(folder)`` (the shipped synthetic-world checkpoint, or a user's);
-* ``salova``: the shipped checkpoint (:data:`SHIPPED_CHECKPOINT`);
+* ``salova``: the shipped checkpoint (:data:`SHIPPED_CHECKPOINT`), trained on the synthetic world only;
 * ``tiny``: the ``tiny`` preset with seeded random weights, so that every SALOVA code path runs
   without a checkpoint (its answers are noise);
 * ``text-rag``: the training-free pipeline (bundled OCR, MiniLM and SmolLM2-135M-Instruct);
-* nothing: the shipped checkpoint when it is installed, else ``text-rag`` (:func:`default_model`).
+* nothing: ``text-rag`` (:func:`default_model`), which works on any footage with text on screen.
 
 The bundled models are found inside their installed packages by path; nothing is downloaded.
 SmolLM2 ships as a GGUF file whose de-quantisation takes tens of seconds, so the first load
@@ -46,9 +46,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SHIPPED_CHECKPOINT = Path(salova.__file__).parent / "checkpoints" / "synthetic"
-"""The SALOVA checkpoint trained on the synthetic world, installed with the package. This is the one
-place where the shipped default is plugged in: while the folder holds no ``config.json`` the
-default model is the training-free ``text-rag`` pipeline."""
+"""The SALOVA checkpoint trained on the synthetic world (``make train-synthetic``), installed with the
+package and named ``salova``; while the folder holds no ``config.json``, ``salova`` is refused."""
 MODEL_NAMES = ("salova", "tiny", "text-rag")
 """Names ``--model`` accepts besides a folder path."""
 TINY_SEED = 0
@@ -74,7 +73,11 @@ class ModelSpec:
         return "text-rag" if self.kind == "text-rag" else "salova"
 
     def describe(self) -> str:
-        return str(self.path) if self.path is not None else self.kind
+        """The folder, or a name: ``salova`` for the shipped checkpoint (so that reports do not hold a
+        machine-specific path)."""
+        if self.path is None:
+            return self.kind
+        return "salova" if self.path.resolve() == SHIPPED_CHECKPOINT.resolve() else str(self.path)
 
 
 def shipped_checkpoint() -> Path | None:
@@ -83,9 +86,9 @@ def shipped_checkpoint() -> Path | None:
 
 
 def default_model() -> ModelSpec:
-    """The shipped SALOVA checkpoint when installed, else the training-free ``text-rag`` pipeline."""
-    shipped = shipped_checkpoint()
-    return ModelSpec("checkpoint", shipped) if shipped is not None else ModelSpec("text-rag")
+    """The training-free ``text-rag`` pipeline. The shipped checkpoint (``salova``) knows only the
+    synthetic world's shapes and colours, so it answers only when asked for by name."""
+    return ModelSpec("text-rag")
 
 
 def resolve_model(model: str | os.PathLike | ModelSpec | None = None) -> ModelSpec:
