@@ -88,7 +88,7 @@ def test_seal_eval_command_writes_the_figure_and_reports(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "salova", "seal-eval", "--model", "tiny", "--out", str(out), "--work-dir",
          str(tmp_path / "work"), "--videos", "1", "--minutes", "3", "--limit", "4", "--threads", "1",
-         "--cache-dir", str(tmp_path / "cache")],
+         "--cache-dir", str(tmp_path / "cache"), "--max-objects", "1", "--text-probability", "0"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -98,6 +98,12 @@ def test_seal_eval_command_writes_the_figure_and_reports(tmp_path):
     assert set(report["accuracy"]) == {"topk", "seal", "stream"}
     assert all(row["questions"] == 4 for row in report["accuracy"].values())
     assert report["config"]["budgets"] == list(SealEvalConfig().budgets)
+    scenes = [
+        scene
+        for sidecar in (tmp_path / "work").rglob("synth-*.json")
+        for scene in json.loads(sidecar.read_text())["scenes"]
+    ]
+    assert scenes and all(len(scene["objects"]) == 1 and not scene["text"] for scene in scenes)  # the quiet world
     assert (out / "coverage.png").stat().st_size > 10_000
     markdown = (out / "report.md").read_text()
     assert "--selector seal" in markdown and "Streaming vs global gap" in markdown

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from salova.cli.common import clock, echo_json, scene_content_options
+from salova.cli.common import clock, echo_json, scene_content_options, world_options
 from salova.synth import SynthConfig
 from salova.synth.live import LIVE_FORMATS
 
@@ -127,6 +127,7 @@ def tokens(video, draw, frames, columns, tile_width, motion, as_json):
 @click.option(
     "--minutes", type=click.FloatRange(min=0.5), default=None, help="Video length [default: see docs/seal.md]."
 )
+@world_options
 @click.option("--alpha", type=click.FloatRange(0, 1), default=None, help="SEAL's relevance weight [default: 0.9].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N questions.")
 @click.option(
@@ -136,7 +137,9 @@ def tokens(video, draw, frames, columns, tile_width, motion, as_json):
     help="Feature cache of the assistant [default: its own].",
 )
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help="Torch threads (0: torch's).")
-def seal_eval(model, out_dir, work_dir, seed, videos, minutes, alpha, limit, cache_dir, threads):
+def seal_eval(
+    model, out_dir, work_dir, seed, videos, minutes, max_objects, text_probability, alpha, limit, cache_dir, threads
+):
     """Coverage of distinct relevant scenes (topk vs seal), accuracy with each selector, streaming vs global."""
     import torch
 
@@ -145,6 +148,7 @@ def seal_eval(model, out_dir, work_dir, seed, videos, minutes, alpha, limit, cac
     if threads:
         torch.set_num_threads(threads)
     given = {"seed": seed, "videos": videos, "minutes": minutes, "alpha": alpha, "limit": limit}
+    given |= {"max_objects": max_objects, "text_probability": text_probability}
     config = SealEvalConfig(**{key: value for key, value in given.items() if value is not None})
     report = run_seal_eval(model, work_dir, out_dir, config, cache_dir=cache_dir)
     accuracy = report["accuracy"]

@@ -71,6 +71,10 @@ class SealEvalConfig:
     duplicate_probability: float = 0.4
     """Chance that a scene repeats an earlier one as a near-duplicate."""
     questions_per_video: int = 16
+    max_objects: int = SynthConfig.max_objects
+    """Objects per scene, at most (1 for the quiet world the shipped checkpoint was trained on)."""
+    text_probability: float = SynthConfig.text_probability
+    """Share of scenes that show a word on screen."""
     fps: float = 4.0
     """Frame rate of the videos (the model samples 1 FPS)."""
     width: int = 320
@@ -106,6 +110,8 @@ class SealEvalConfig:
             height=self.height,
             questions_per_video=self.questions_per_video,
             duplicate_probability=self.duplicate_probability,
+            max_objects=self.max_objects,
+            text_probability=self.text_probability,
         )
 
     def seal(self) -> SelectorConfig:
@@ -287,7 +293,8 @@ def seal_markdown(report: dict[str, Any]) -> str:
         "# SEAL selection and streaming on the synthetic world",
         "",
         f"Model: {report['model']}. Corpus: {config['videos']} videos of {config['minutes']:g} min, "
-        f"duplicate probability {config['duplicate_probability']:g}: {coverage['segments']} segments, "
+        f"duplicate probability {config['duplicate_probability']:g}, at most {config['max_objects']} objects per "
+        f"scene, a word on {config['text_probability']:.0%} of scenes: {coverage['segments']} segments, "
         f"{coverage['repeat_segments']} of them repeats of an earlier scene. SEAL alpha {config['alpha']:g}.",
         "",
         "## Distinct relevant scenes at the same budget",
