@@ -84,3 +84,9 @@ def test_the_shipped_checkpoint_is_small_packaged_and_holds_no_machine_paths():
     for path in folder.rglob("*.json"):
         if path.name != "tokenizer.json":
             assert not [s for s in _strings(json.loads(path.read_text())) if s.startswith("/")], path
+
+
+def test_the_shipped_checkpoint_loads_and_is_described_by_name():
+    pipeline = load_pipeline("salova")
+    assert pipeline.name == "salova" and pipeline.describe() == "salova: the shipped synthetic checkpoint"
+    assert pipeline.model.config.connector_num_latents == 16 and pipeline.processor.image_size == 64

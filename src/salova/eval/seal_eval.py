@@ -293,8 +293,9 @@ def seal_markdown(report: dict[str, Any]) -> str:
         "# SEAL selection and streaming on the synthetic world",
         "",
         f"Model: {report['model']}. Corpus: {config['videos']} videos of {config['minutes']:g} min, "
-        f"duplicate probability {config['duplicate_probability']:g}, at most {config['max_objects']} objects per "
-        f"scene, a word on {config['text_probability']:.0%} of scenes: {coverage['segments']} segments, "
+        f"duplicate probability {config['duplicate_probability']:g}, at most {config['max_objects']} "
+        f"object{'s' if config['max_objects'] != 1 else ''} per scene, a word on "
+        f"{config['text_probability']:.0%} of scenes: {coverage['segments']} segments, "
         f"{coverage['repeat_segments']} of them repeats of an earlier scene. SEAL alpha {config['alpha']:g}.",
         "",
         "## Distinct relevant scenes at the same budget",

@@ -203,5 +203,5 @@ def load_pipeline(
         source = "tiny (random weights)"
     else:
         model_, processor = _checkpoint(spec.path)
-        source = str(spec.path)
+        source = "the shipped synthetic checkpoint" if spec.describe() == "salova" else str(spec.path)
     return SalovaPipeline(model_, processor, source, ocr=ocr, batch_frames=config.encode_batch_frames)
