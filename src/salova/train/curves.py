@@ -43,9 +43,9 @@ class StageCurve:
 
 
 def _series(metrics: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = [(m["step"], m[key]) for m in metrics if isinstance(m.get(key), int | float)]
-    steps, values = (np.array(column, dtype=float) for column in zip(*rows, strict=True)) if rows else ([], [])
-    return np.asarray(steps), np.asarray(values)
+    rows = np.array([(m["step"], m[key]) for m in metrics if isinstance(m.get(key), int | float)], dtype=float)
+    rows = rows.reshape(-1, 2)
+    return rows[:, 0], rows[:, 1]
 
 
 def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
