@@ -110,8 +110,9 @@ def test_stage0_texts_must_include_captions_and_known_kinds():
     base = {"stage": 0, "optim": {"lr": 1e-3}, "data": {"corpus": "c"}}
     assert config_from_dict(base).data.texts == ("captions", "questions")
     for texts, message in ((["captions", "ocr"], "got ['captions', 'ocr']"), (["questions"], "must list captions")):
-        with pytest.raises(ConfigError, match=re.escape(message)):
+        with pytest.raises(ConfigError, match=re.escape(message)) as error:
             config_from_dict({**base, "data": {"corpus": "c", "texts": texts}})
+        assert str(error.value).startswith("data.texts must list captions")  # the key named once
 
 
 def test_accumulation_comes_from_the_world_size():

@@ -338,7 +338,7 @@ class ClipDataConfig(FrameDataConfig):
         unknown = sorted(set(self.texts) - set(CLIP_TEXT_KINDS))
         if unknown or "captions" not in self.texts:
             raise ConfigError(
-                f"data.texts must list captions and any of {list(CLIP_TEXT_KINDS)}, got {list(self.texts)}"
+                f"texts must list captions and any of {list(CLIP_TEXT_KINDS)}, got {list(self.texts)}"
             )
 
 
