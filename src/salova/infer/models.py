@@ -72,12 +72,17 @@ class ModelSpec:
         """``salova`` or ``text-rag``."""
         return "text-rag" if self.kind == "text-rag" else "salova"
 
+    @property
+    def is_shipped(self) -> bool:
+        """Whether this is the checkpoint installed with the package (:data:`SHIPPED_CHECKPOINT`)."""
+        return self.path is not None and self.path.resolve() == SHIPPED_CHECKPOINT.resolve()
+
     def describe(self) -> str:
         """The folder, or a name: ``salova`` for the shipped checkpoint (so that reports do not hold a
         machine-specific path)."""
         if self.path is None:
             return self.kind
-        return "salova" if self.path.resolve() == SHIPPED_CHECKPOINT.resolve() else str(self.path)
+        return "salova" if self.is_shipped else str(self.path)
 
 
 def shipped_checkpoint() -> Path | None:
@@ -203,5 +208,5 @@ def load_pipeline(
         source = "tiny (random weights)"
     else:
         model_, processor = _checkpoint(spec.path)
-        source = "the shipped synthetic checkpoint" if spec.describe() == "salova" else str(spec.path)
+        source = "the shipped synthetic checkpoint" if spec.is_shipped else str(spec.path)
     return SalovaPipeline(model_, processor, source, ocr=ocr, batch_frames=config.encode_batch_frames)

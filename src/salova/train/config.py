@@ -337,9 +337,7 @@ class ClipDataConfig(FrameDataConfig):
         _check(bool(self.corpus), "corpus", self.corpus, "a folder")
         unknown = sorted(set(self.texts) - set(CLIP_TEXT_KINDS))
         if unknown or "captions" not in self.texts:
-            raise ConfigError(
-                f"texts must list captions and any of {list(CLIP_TEXT_KINDS)}, got {list(self.texts)}"
-            )
+            raise ConfigError(f"texts must list captions and any of {list(CLIP_TEXT_KINDS)}, got {list(self.texts)}")
 
 
 # --------------------------------------------------------------------------- run configs
