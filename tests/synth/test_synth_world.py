@@ -9,7 +9,7 @@ from salova.synth import SynthConfig, generate_video
 from salova.synth.language import object_phrase
 from salova.synth.render import TEXT_BAND_TOP, background_contrast, stands_out
 from salova.synth.vocab import SIZES, WORDS, pattern_phrase
-from salova.synth.world import split_frames
+from salova.synth.world import sample_scene_group, split_frames
 
 CONFIG = SynthConfig(seed=7, num_videos=3, minutes=3.0, min_scene_sec=3.0, max_scene_sec=8.0, text_probability=0.5)
 DUPLICATES = SynthConfig(seed=8, minutes=4.0, min_scene_sec=3.0, max_scene_sec=6.0, duplicate_probability=0.3)
@@ -120,3 +120,20 @@ def test_still_objects_sit_clearly_inside_one_grid_cell(videos):
     for obj in still:
         for value in obj.start:
             assert min(abs(value - 1 / 3), abs(value - 2 / 3)) >= 0.05, obj
+
+
+@pytest.mark.parametrize("max_objects", [1, 3])
+def test_a_scene_group_differs_only_in_its_first_objects_shape(max_objects):
+    config = SynthConfig(max_objects=max_objects, text_probability=0.5, fps=4, min_scene_sec=4, max_scene_sec=6)
+    for seed in range(20):
+        group = sample_scene_group(config, np.random.default_rng(seed), 5)
+        first = [scene.objects[0] for scene in group]
+        assert len({scene.background for scene in group}) == 1
+        assert len({o.color for o in first}) == 1 and len({o.shape for o in first}) == 5
+        for scene in group:
+            assert 16 <= scene.num_frames <= 24 and scene.start_frame == 0 and len(scene.objects) <= max_objects
+            assert all(stands_out(o.color, scene.background) for o in scene.objects)
+            assert len({o.shape for o in scene.objects}) == len({o.color for o in scene.objects}) == len(scene.objects)
+            assert object_phrase(scene.objects[0]) in scene.caption.lower()
+    with pytest.raises(ValueError, match="1 to 8 scenes"):
+        sample_scene_group(config, np.random.default_rng(0), 9)

@@ -153,6 +153,74 @@ def test_stage0_scenes_pair_with_their_caption_questions_and_partial_description
     obj = scene.objects[0]
     assert f"{obj.color} {obj.shape}" in " ".join(texts[1:])  # objects named without the background
     # Every text of a scene is drawn over the epochs, the same ones for the same (epoch, index).
-    drawn = {every_kind[(epoch, 0)][1] for epoch in range(200)}
+    drawn = {every_kind[(epoch, 0)][0][1] for epoch in range(200)}
     assert drawn == set(every_kind.scenes[0].texts)
-    assert every_kind[(3, 0)][1] == every_kind[(3, 0)][1]
+    assert every_kind[(3, 0)][0][1] == every_kind[(3, 0)][0][1]
+
+
+def test_stage0_world_groups_are_fresh_each_epoch_and_differ_only_in_the_object(synthetic):
+    from transformers import AutoTokenizer
+
+    from salova.synth import load_corpus
+    from salova.synth.world import sample_scene_group
+    from salova.train.clip_attributes import scene_attributes
+    from salova.train.clip_pretrain import ClipCollator, SceneDataset
+
+    corpus = load_corpus(synthetic.corpus)
+    cache = FrameCache(synthetic.corpus / "videos" / ".salova-frames", 16, 1.0, "center_crop")
+    dataset = SceneDataset(corpus, cache, seed=0, world_scenes=8, world_group=4)
+    corpus_scenes = len(dataset.scenes)
+    assert len(dataset) == corpus_scenes + 2
+    group = dataset[(0, corpus_scenes)]
+    assert len(group) == 4 and all(frame.shape == (16, 16, 3) and frame.dtype == np.uint8 for frame, _, _ in group)
+    captions = [text for _, text, _ in group]
+    scenes = sample_scene_group(corpus.config, np.random.default_rng([0, 0, corpus_scenes]), 4)
+    assert captions == [scene.caption for scene in scenes]  # drawn from the corpus's world, captions as texts
+    assert all(np.array_equal(a, scene_attributes(scene)) for (_, _, a), scene in zip(group, scenes, strict=True))
+    assert all(not np.array_equal(group[0][0], frame) for frame, _, _ in group[1:])
+    # The same key draws the same group; another epoch draws another one.
+    again = dataset[(0, corpus_scenes)]
+    assert [t for _, t, _ in again] == captions
+    assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in zip(again, group, strict=True))
+    assert [t for _, t, _ in dataset[(1, corpus_scenes)]] != captions
+    # A group stays in one micro-batch: the collator flattens items into pairs.
+    tokenizer = AutoTokenizer.from_pretrained(synthetic.stage0)
+    batch = ClipCollator(tokenizer, 64, attributes=True)([dataset[(0, 0)], group])
+    assert batch["pixel_values"].shape == (5, 3, 16, 16) and batch["input_ids"].shape[0] == 5
+    assert torch.equal(batch["attributes"][0], torch.from_numpy(dataset.scenes[0].attributes))
+    assert "attributes" not in ClipCollator(tokenizer, 64)([group])
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"), [({"world_scenes": 6, "world_group": 4}, "world_scenes"), ({"world_group": 9}, "world_group")]
+)
+def test_stage0_world_settings_are_checked(fields, key):
+    from salova.train.config import ClipDataConfig
+
+    with pytest.raises(ConfigError, match=f"^{key} must be"):
+        ClipDataConfig(corpus="c", **fields)
+
+
+def test_rendered_world_frames_match_the_decoded_corpus_frames(synthetic):
+    """Stage 0's fresh scenes are rendered and fitted by ``fit_frame``; they must look like the
+    decoded, cached frames of the corpus, or the tower would learn two worlds."""
+    from salova.synth import load_corpus, render_frame
+    from salova.video.ingest import fit_frame
+
+    corpus = load_corpus(synthetic.corpus)
+    video = corpus.videos[0]
+    cache = FrameCache(synthetic.corpus / "videos" / ".salova-frames", 32, 1.0, "center_crop")
+    decoded = cache.load(synthetic.corpus / "videos", video.file)
+
+    def distance(scene, index, frame) -> float:
+        image = fit_frame(render_frame(scene, index, video.width, video.height), 32, "center_crop")
+        return float(np.abs(image.astype(int) - frame.astype(int)).mean())
+
+    same, other = [], []
+    for frame, time in zip(decoded.frames, decoded.times, strict=True):
+        index = round(time * video.fps)
+        scene = next(s for s in video.scenes if s.start_frame <= index < s.end_frame)
+        elsewhere = next(s for s in video.scenes if s.background != scene.background)
+        same.append(distance(scene, index, frame))
+        other.append(distance(elsewhere, elsewhere.start_frame, frame))
+    assert 4 * max(same) < min(other), (max(same), min(other))  # codec noise on 64 px clips, not another scene

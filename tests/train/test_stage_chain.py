@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 from train_helpers import LORA, components, losses, salova_config, stage0_config, trained_weights
 
 from salova.train import config_from_dict, load_trained, run_stage
+from salova.train.logs import read_metrics
 from salova.train.weights import ADAPTER_DIR, LANGUAGE_MODEL_SOURCE_FILE, PARTS_WEIGHTS_FILE
 
 
@@ -69,6 +70,24 @@ def test_stage_0_to_2_chain_and_every_loss_falls(synthetic, tmp_path):
     assert loaded.has_adapter and loaded.model.config.connector_max_token_drop == 0.4
     assert sum(f.stat().st_size for f in stage2.rglob("*") if f.is_file()) < 8_000_000
     assert (stage2 / PARTS_WEIGHTS_FILE).is_file()
+
+
+def test_stage_0_with_world_groups_and_the_attribute_loss_saves_a_plain_clip(synthetic, tmp_path):
+    """Fresh world scenes plus the attribute heads: both losses fall, the metrics name each
+    attribute group, and the saved folder is a plain CLIP without the heads. (Single-scene
+    groups keep every micro-batch at 8 pairs, so that InfoNCE losses compare across steps.)"""
+    from transformers import CLIPModel
+
+    output = tmp_path / "stage0"
+    data = {"corpus": str(synthetic.corpus), "world_scenes": 8, "world_group": 1}
+    weights = {"background": 1.0, "pattern": 1.0, "shape": 2.0, "color": 1.0, "size": 1.0}
+    config = stage0_config(synthetic.corpus, output, max_steps=48, data=data, attribute_weights=weights)
+    run_stage(config_from_dict(config))
+    assert falls(losses(output, "clip_loss"), 0.8) and falls(losses(output, "attribute_loss"), 0.8)
+    assert {"background_acc", "pattern_acc", "shape_acc", "color_acc", "size_acc"} <= set(read_metrics(output)[-1])
+    saved = load_file(str(output / "model.safetensors"))
+    assert not any("heads" in key for key in saved)
+    CLIPModel.from_pretrained(output)  # loads with no missing or unexpected weights
 
 
 def test_a_retrieval_stage_trains_connector_and_router_without_running_the_llm(synthetic, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from salova.synth.render import TEXT_BAND_TOP, background_contrast, stands_out
 from salova.synth.schema import SynthBackground, SynthConfig, SynthObject, SynthScene, SynthVideo
 from salova.synth.vocab import COLORS, HORIZONTAL_MOTIONS, PATTERNS, SHAPES, SIZES, VERTICAL_MOTIONS, WORDS
 
-__all__ = ["video_id", "split_frames", "sample_objects", "generate_video"]
+__all__ = ["video_id", "split_frames", "sample_objects", "sample_scene_group", "generate_video"]
 
 _MARGIN = 0.04
 """Gap between the safe square's edge and any object."""
@@ -149,12 +149,77 @@ def sample_objects(
     """
     limit = min(max_objects, _MAX_OBJECTS_WITH_TEXT) if has_text else max_objects
     count = int(rng.integers(1, limit + 1))
-    shapes = rng.choice(len(SHAPES), size=count, replace=False)
+    shapes = [SHAPES[s] for s in rng.choice(len(SHAPES), size=count, replace=False)]
     colors = [c for c in COLORS if stands_out(c, background)]
-    color_picks = rng.choice(len(colors), size=count, replace=False)
+    picked = [colors[c] for c in rng.choice(len(colors), size=count, replace=False)]
+    return _place(rng, shapes, picked, has_text)
+
+
+def _place(rng: np.random.Generator, shapes: list[str], colors: list[str], has_text: bool) -> tuple[SynthObject, ...]:
     sizes = tuple(SIZES)
-    attributes = [(SHAPES[s], colors[c], _pick(rng, sizes)) for s, c in zip(shapes, color_picks, strict=True)]
+    attributes = [(shape, color, _pick(rng, sizes)) for shape, color in zip(shapes, colors, strict=True)]
     return _lane_objects(rng, attributes, horizontal=bool(rng.integers(2)), has_text=has_text)
+
+
+def _others(rng: np.random.Generator, pool: list[str], taken: str, count: int) -> list[str]:
+    rest = [item for item in pool if item != taken]
+    return [rest[i] for i in rng.choice(len(rest), size=count, replace=False)]
+
+
+def sample_scene_group(config: SynthConfig, rng: np.random.Generator, size: int) -> list[SynthScene]:
+    """Draw ``size`` fresh scenes of the world ``config`` describes that only an object's shape tells apart.
+
+    The scenes share their background and the colour of their first object, whose shape
+    differs from scene to scene; sizes, motions, further objects and words are drawn as in
+    a video. Contrastive pre-training puts such a group in one batch, so that a caption can
+    be matched to its frame only by what the objects look like (stage 0, ``world_group``).
+
+    Args:
+        config: the world (``max_objects``, ``text_probability``, scene lengths, ``fps``).
+        rng: random stream.
+        size: scenes in the group, 1 to ``len(SHAPES)``.
+
+    Returns:
+        The scenes, each starting at frame 0 and lasting a scene length of the world.
+
+    Raises:
+        ValueError: ``size`` is out of range.
+    """
+    if not 1 <= size <= len(SHAPES):
+        raise ValueError(f"a scene group holds 1 to {len(SHAPES)} scenes, got {size}")
+    background = _sample_background(rng, None, config.min_cut_score)
+    colors = [c for c in COLORS if stands_out(c, background)]
+    color = _pick(rng, colors)
+    first_shapes = [SHAPES[s] for s in rng.choice(len(SHAPES), size=size, replace=False)]
+    min_frames = max(1, round(config.min_scene_sec * config.fps))
+    max_frames = max(min_frames, round(config.max_scene_sec * config.fps))
+    scenes = []
+    for shape in first_shapes:
+        has_text = rng.random() < config.text_probability
+        limit = min(config.max_objects, _MAX_OBJECTS_WITH_TEXT) if has_text else config.max_objects
+        count = int(rng.integers(1, limit + 1))
+        objects = _place(
+            rng,
+            [shape, *_others(rng, list(SHAPES), shape, count - 1)],
+            [color, *_others(rng, colors, color, count - 1)],
+            has_text,
+        )
+        text = _pick(rng, WORDS) if has_text else None
+        length = int(rng.integers(min_frames, max_frames + 1))
+        scenes.append(
+            SynthScene(
+                index=0,
+                start_frame=0,
+                end_frame=length,
+                start_sec=0.0,
+                end_sec=length / config.fps,
+                background=background,
+                objects=objects,
+                text=text,
+                caption=describe_scene(background, objects, text, rng),
+            )
+        )
+    return scenes
 
 
 def _jitter(rng: np.random.Generator, obj: SynthObject) -> SynthObject:

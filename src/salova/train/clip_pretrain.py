@@ -11,6 +11,14 @@ processor, tokenizer) that stage 1 takes as its vision and text tower and that
 The tokenizer is word-level, built offline from the corpus's own texts (captions, questions and
 answer options; lower-cased, punctuation split off), with ``<|startoftext|>``/``<|endoftext|>``
 around every text as CLIP has; CLIP pools the end-of-text token.
+
+Beside the corpus's scenes, stage 0 can draw fresh scenes from the corpus's world every epoch
+(``data.world_scenes``), rendered straight to frames, in groups that share a background and an
+object colour and differ in the object's shape (``data.world_group``). A corpus of a few hundred
+scenes can be told apart by background and colour alone; fresh scenes cannot be memorised, and a
+group in one batch can only be matched to its captions by what the objects look like. With
+``attribute_weights``, linear heads on the tower's features also learn the world's labels of each
+frame (:mod:`salova.train.clip_attributes`); they are dropped when the folder is saved.
 """
 
 from __future__ import annotations
@@ -29,13 +37,16 @@ from torch.utils.data import Dataset
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
 
 from salova.model.processing_salova import IMAGE_NORMALIZATION, MAX_PIXEL_VALUE
-from salova.synth import SynthCorpus, SynthVideo, load_corpus
+from salova.synth import SynthConfig, SynthCorpus, SynthVideo, load_corpus, render_frame
 from salova.synth.questions import reference_phrases
+from salova.synth.world import sample_scene_group
 from salova.synth.writer import VIDEOS_DIR
+from salova.train.clip_attributes import AttributeClip, scene_attributes
 from salova.train.config import ClipModelConfig, ClipPretrainConfig
 from salova.train.data import FrameCache, frame_cache_for, segment_frames
 from salova.train.distributed import Session
 from salova.train.loop import StepOutput, Trainee, TrainSummary, run_training
+from salova.video.ingest import fit_frame
 
 __all__ = [
     "PAD_TOKEN",
@@ -46,6 +57,7 @@ __all__ = [
     "build_word_tokenizer",
     "build_clip",
     "scene_texts",
+    "SceneSample",
     "SceneDataset",
     "ClipCollator",
     "clip_step",
@@ -133,6 +145,10 @@ def build_clip(config: ClipModelConfig, tokenizer: PreTrainedTokenizerFast) -> C
     return CLIPModel(clip_config)
 
 
+SceneSample = tuple[np.ndarray, str, np.ndarray]
+"""A frame, a text that describes it and what it shows (attribute vector)."""
+
+
 @dataclass(frozen=True)
 class _Scene:
     video: str
@@ -141,6 +157,8 @@ class _Scene:
     texts: tuple[str, ...]
     """The caption first, then (as configured) the questions whose only evidence is this scene and
     the partial descriptions that name it."""
+    attributes: np.ndarray
+    """What the scene shows (:func:`~salova.train.clip_attributes.scene_attributes`)."""
 
 
 def scene_texts(video: SynthVideo, index: int, kinds: Sequence[str]) -> tuple[str, ...]:
@@ -155,11 +173,18 @@ def scene_texts(video: SynthVideo, index: int, kinds: Sequence[str]) -> tuple[st
 
 
 class SceneDataset(Dataset):
-    """One item per scene of the corpus: a frame of the scene and one of its texts (both drawn per epoch).
+    """The corpus's scenes, one item each, then ``world_scenes`` fresh scenes of its world in groups.
 
-    A scene's texts are its caption and, as ``texts`` asks, the questions whose only evidence it is
-    and the partial descriptions questions name it by (see :func:`scene_texts`). Items are
-    addressed by ``(epoch, index)`` keys; frame and text are drawn with a generator seeded by
+    A corpus item is one frame of the scene and one of its texts (both drawn per epoch). A scene's
+    texts are its caption and, as ``texts`` asks, the questions whose only evidence it is and the
+    partial descriptions questions name it by (see :func:`scene_texts`). A world item is a group of
+    ``world_group`` scenes drawn anew each epoch by
+    :func:`~salova.synth.world.sample_scene_group`, each rendered at a random moment and paired with
+    its caption or (with ``references``) one of its partial descriptions. Every item is a list of
+    ``(frame, text, attributes)`` triples (what the scene shows, for the attribute loss), so that a
+    group stays in one micro-batch.
+
+    Items are addressed by ``(epoch, index)`` keys; everything is drawn with a generator seeded by
     ``(seed, epoch, index)``, so a resumed or distributed run draws the same pairs.
     """
 
@@ -170,71 +195,105 @@ class SceneDataset(Dataset):
         seed: int,
         max_samples: int | None = None,
         texts: Sequence[str] = ("captions",),
+        world_scenes: int = 0,
+        world_group: int = 1,
     ):
         self.videos_root = corpus.root / VIDEOS_DIR
         self.cache = cache
         self.seed = seed
+        self.world: SynthConfig = corpus.config
+        self.world_group = world_group
+        self.world_references = "references" in texts
         scenes = [
             _Scene(
                 video=video.file,
                 span=(scene.start_sec, scene.end_sec),
                 texts=scene_texts(video, i, texts),
+                attributes=scene_attributes(scene),
             )
             for video in corpus.videos
             for i, scene in enumerate(video.scenes)
         ]
         self.scenes = scenes[:max_samples] if max_samples is not None else scenes
+        self.world_items = world_scenes // world_group
 
     def __len__(self) -> int:
-        return len(self.scenes)
+        return len(self.scenes) + self.world_items
 
     def videos(self) -> list[str]:
         return sorted({scene.video for scene in self.scenes})
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, str]:
+    def __getitem__(self, key: tuple[int, int]) -> list[SceneSample]:
         epoch, index = key
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if index >= len(self.scenes):
+            return self._world_group(rng)
         scene = self.scenes[index]
         (frames,) = segment_frames(self.cache.load(self.videos_root, scene.video), [scene.span])
-        rng = np.random.default_rng([self.seed, epoch, index])
         frame = frames[int(rng.integers(len(frames)))]
-        return frame, scene.texts[int(rng.integers(len(scene.texts)))]
+        return [(frame, scene.texts[int(rng.integers(len(scene.texts)))], scene.attributes)]
+
+    def _world_group(self, rng: np.random.Generator) -> list[SceneSample]:
+        world, sampling = self.world, self.cache.sampling
+        pairs = []
+        for scene in sample_scene_group(world, rng, self.world_group):
+            image = render_frame(scene, int(rng.integers(scene.num_frames)), world.width, world.height)
+            texts = [scene.caption, *reference_phrases(scene)] if self.world_references else [scene.caption]
+            frame = fit_frame(image, sampling.frame_size, sampling.resize)
+            pairs.append((frame, texts[int(rng.integers(len(texts)))], scene_attributes(scene)))
+        return pairs
 
 
 class ClipCollator:
-    """(frame, caption) pairs -> ``CLIPModel`` inputs: normalised pixels and padded token ids."""
+    """Items of (frame, text, attributes) triples -> ``CLIPModel`` inputs: normalised pixels and
+    padded token ids, and with ``attributes`` the scenes' attribute vectors (for
+    :class:`~salova.train.clip_attributes.AttributeClip`)."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, max_length: int):
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, max_length: int, attributes: bool = False):
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.attributes = attributes
         mean, std = IMAGE_NORMALIZATION["clip_vision_model"]
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
 
-    def __call__(self, items: Sequence[tuple[np.ndarray, str]]) -> dict[str, torch.Tensor]:
-        frames = torch.from_numpy(np.stack([frame for frame, _ in items])).permute(0, 3, 1, 2).float()
+    def __call__(self, items: Sequence[Sequence[SceneSample]]) -> dict[str, torch.Tensor]:
+        pairs = [pair for item in items for pair in item]
+        frames = torch.from_numpy(np.stack([frame for frame, _, _ in pairs])).permute(0, 3, 1, 2).float()
         text = self.tokenizer(
-            [caption for _, caption in items],
+            [caption for _, caption, _ in pairs],
             padding="longest",
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
         )
-        return {
+        batch = {
             "pixel_values": (frames / MAX_PIXEL_VALUE - self.mean) / self.std,
             "input_ids": text["input_ids"],
             "attention_mask": text["attention_mask"],
         }
+        if self.attributes:
+            batch["attributes"] = torch.from_numpy(np.stack([attributes for _, _, attributes in pairs]))
+        return batch
 
 
 def clip_step(model: torch.nn.Module, inputs: dict[str, Any]) -> StepOutput:
-    """InfoNCE over the micro-batch; image -> text top-1 accuracy as the retrieval metric."""
-    out = model(**inputs, return_loss=True)
+    """InfoNCE over the micro-batch, plus the attribute loss when the batch carries attributes;
+    image -> text top-1 accuracy as the retrieval metric (and each attribute group's accuracy)."""
+    if "attributes" in inputs:
+        out, attribute_loss, accuracy = model(**inputs)
+        loss = out.loss + attribute_loss
+        means = {"clip_loss": out.loss.item(), "attribute_loss": attribute_loss.item()}
+        means |= {f"{name}_acc": value for name, value in accuracy.items()}
+    else:
+        out = model(**inputs, return_loss=True)
+        loss, means = out.loss, {}
     size = out.logits_per_image.shape[0]
     best = out.logits_per_image.detach().argmax(dim=1)
     hits = int((best == torch.arange(size, device=best.device)).sum())
     return StepOutput(
-        loss=out.loss,
-        means={"loss": out.loss.item()},
+        loss=loss,
+        means={"loss": loss.item(), **means},
         counts={"hits": hits, "queries": size, "samples": size, "tokens": int(inputs["attention_mask"].sum())},
     )
 
@@ -273,19 +332,35 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
         tokenizer = build_word_tokenizer(
             corpus_texts(corpus), config.model.max_text_length, config.model.min_word_count
         )
-        model = build_clip(config.model, tokenizer)
+        clip = build_clip(config.model, tokenizer)
+        heads = any(config.attribute_weights.values())
+        model = AttributeClip(clip, config.attribute_weights) if heads else clip
         videos_root = corpus.root / VIDEOS_DIR
         cache = frame_cache_for(config.data, videos_root, config.model.image_size)
-        dataset = SceneDataset(corpus, cache, config.seed, config.data.max_samples, texts=config.data.texts)
+        dataset = SceneDataset(
+            corpus,
+            cache,
+            config.seed,
+            config.data.max_samples,
+            texts=config.data.texts,
+            world_scenes=config.data.world_scenes,
+            world_group=config.data.world_group,
+        )
         with session.accelerator.main_process_first():
             cache.prepare(videos_root, dataset.videos(), progress=progress)
-        logger.info("stage 0: %d scenes, %d words", len(dataset), len(tokenizer))
+        logger.info(
+            "stage 0: %d corpus scenes, %d world scenes per epoch in groups of %d, %d words",
+            len(dataset.scenes),
+            dataset.world_items * dataset.world_group,
+            dataset.world_group,
+            len(tokenizer),
+        )
         return Trainee(
             model=model,
             dataset=dataset,
-            collate=ClipCollator(tokenizer, config.model.max_text_length),
+            collate=ClipCollator(tokenizer, config.model.max_text_length, attributes=heads),
             step_fn=clip_step,
-            save_model=lambda folder: save_clip(model, tokenizer, folder),
+            save_model=lambda folder: save_clip(clip, tokenizer, folder),
             num_workers=config.data.num_workers,
         )
 

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from salova.errors import ConfigError
+from salova.synth.vocab import SHAPES
 from salova.train.stages import STAGES, get_stage
 from salova.video.config import RESIZE_MODES
 
@@ -62,6 +63,9 @@ __all__ = [
     "read_yaml",
     "Override",
 ]
+
+ATTRIBUTE_NAMES = ("background", "pattern", "shape", "color", "size")
+"""What stage 0's attribute heads predict (``salova.train.clip_attributes.ATTRIBUTE_GROUPS``)."""
 
 PRECISIONS = ("auto", "bf16", "fp32")
 """``auto``: bf16 on a GPU that supports it, else fp32. bf16 is Table 5's training precision."""
@@ -331,10 +335,26 @@ class ClipDataConfig(FrameDataConfig):
     the questions whose only evidence it is; the partial descriptions questions name it by
     (``"a blue diamond moving up"``), which only object-level features can match, so that the
     towers learn what the router's queries ask and not only the background a caption leads with."""
+    world_scenes: int = 0
+    """Fresh scenes drawn from the corpus's world (its ``salova synth`` settings) every epoch, beside
+    the corpus's own scenes, rendered straight to frames (0: the corpus only). A few hundred
+    scenes can be told apart by background and colour alone; fresh ones cannot be memorised."""
+    world_group: int = 1
+    """World scenes come in groups of this many (1-8) that share a background and an object colour
+    and differ in the object's shape; a group stays in one micro-batch, so that only the shape
+    matches each caption to its frame."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(bool(self.corpus), "corpus", self.corpus, "a folder")
+        _check(self.world_scenes >= 0, "world_scenes", self.world_scenes, ">= 0")
+        _check(1 <= self.world_group <= len(SHAPES), "world_group", self.world_group, f"in [1, {len(SHAPES)}]")
+        _check(
+            self.world_scenes % self.world_group == 0,
+            "world_scenes",
+            self.world_scenes,
+            f"a multiple of world_group ({self.world_group})",
+        )
         unknown = sorted(set(self.texts) - set(CLIP_TEXT_KINDS))
         if unknown or "captions" not in self.texts:
             raise ConfigError(f"texts must list captions and any of {list(CLIP_TEXT_KINDS)}, got {list(self.texts)}")
@@ -470,10 +490,26 @@ class ClipPretrainConfig(RunConfig):
     """Sizes of the CLIP pair."""
     data: ClipDataConfig
     """The synthetic corpus."""
+    attribute_weights: dict[str, float] = field(default_factory=dict)
+    """Weights of the attribute loss beside InfoNCE, per attribute (``background``, ``pattern``,
+    ``shape``, ``color``, ``size``; empty: contrastive only). Linear heads on the vision tower's
+    penultimate-layer patch features (the ones SALOVA reads, mean-pooled) predict what the world
+    knows of each scene. A real CLIP has learnt to see shapes from hundreds of millions of pairs; a
+    tower trained from scratch on a few thousand captions matches them by background and colour and
+    never needs the shape, and even with the heads it learns shape last, so shape weighs more. The
+    heads are dropped; the saved folder is a plain CLIP."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.stage == "0", "stage", self.stage, "0 for the CLIP pre-training")
+        for name, weight in self.attribute_weights.items():
+            _check(name in ATTRIBUTE_NAMES, "attribute_weights", name, f"keyed by {list(ATTRIBUTE_NAMES)}")
+            _check(
+                isinstance(weight, int | float) and weight >= 0 and math.isfinite(weight),
+                f"attribute_weights.{name}",
+                weight,
+                "a number >= 0",
+            )
         if self.optim.lr_towers is not None:
             raise ConfigError("optim.lr_towers does not apply to stage 0: the whole CLIP pair learns at optim.lr")
 

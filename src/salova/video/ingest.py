@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 from tqdm.auto import tqdm
@@ -24,7 +25,15 @@ from salova.video.config import IngestConfig, SamplingConfig
 from salova.video.decode import DecodedFrame, VideoDecoder, VideoInfo
 from salova.video.scenes import CutDetector, Piece, SegmentAssembler, merge_to_cap
 
-__all__ = ["Segment", "VideoSegments", "SegmentIterator", "FrameSampler", "iter_segments", "segment_video"]
+__all__ = [
+    "Segment",
+    "VideoSegments",
+    "SegmentIterator",
+    "FrameSampler",
+    "fit_frame",
+    "iter_segments",
+    "segment_video",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +127,23 @@ class FrameSampler:
         if quarter_turns:
             image = np.rot90(image, k=quarter_turns)
         return _fit_square(image, size, self.config.resize)
+
+
+def fit_frame(image: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Fit an upright RGB ``image`` to the ``size`` square as :meth:`FrameSampler.convert` fits a
+    decoded frame (bicubic scaling, then ``mode``: ``center_crop``, ``stretch`` or ``pad``).
+
+    Example:
+        >>> fit_frame(np.zeros((240, 320, 3), np.uint8), 64, "center_crop").shape
+        (64, 64, 3)
+    """
+    height, width = image.shape[:2]
+    if mode == "stretch":
+        scaled = (size, size)
+    else:
+        scale = size / (min if mode == "center_crop" else max)(width, height)
+        scaled = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return _fit_square(cv2.resize(image, scaled, interpolation=cv2.INTER_CUBIC), size, mode)
 
 
 def _fit_square(image: np.ndarray, size: int, mode: str) -> np.ndarray:
