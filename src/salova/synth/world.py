@@ -147,12 +147,22 @@ def sample_objects(
     Returns:
         The objects, each with its path through the scene.
     """
-    limit = min(max_objects, _MAX_OBJECTS_WITH_TEXT) if has_text else max_objects
-    count = int(rng.integers(1, limit + 1))
+    count = _object_count(rng, max_objects, has_text)
     shapes = [SHAPES[s] for s in rng.choice(len(SHAPES), size=count, replace=False)]
     colors = [c for c in COLORS if stands_out(c, background)]
     picked = [colors[c] for c in rng.choice(len(colors), size=count, replace=False)]
     return _place(rng, shapes, picked, has_text)
+
+
+def _object_count(rng: np.random.Generator, max_objects: int, has_text: bool) -> int:
+    limit = min(max_objects, _MAX_OBJECTS_WITH_TEXT) if has_text else max_objects
+    return int(rng.integers(1, limit + 1))
+
+
+def _scene_frames(config: SynthConfig) -> tuple[int, int]:
+    """Fewest and most frames of a scene."""
+    min_frames = round(config.min_scene_sec * config.fps)
+    return min_frames, max(min_frames, round(config.max_scene_sec * config.fps))
 
 
 def _place(rng: np.random.Generator, shapes: list[str], colors: list[str], has_text: bool) -> tuple[SynthObject, ...]:
@@ -191,13 +201,11 @@ def sample_scene_group(config: SynthConfig, rng: np.random.Generator, size: int)
     colors = [c for c in COLORS if stands_out(c, background)]
     color = _pick(rng, colors)
     first_shapes = [SHAPES[s] for s in rng.choice(len(SHAPES), size=size, replace=False)]
-    min_frames = max(1, round(config.min_scene_sec * config.fps))
-    max_frames = max(min_frames, round(config.max_scene_sec * config.fps))
+    min_frames, max_frames = _scene_frames(config)
     scenes = []
     for shape in first_shapes:
         has_text = rng.random() < config.text_probability
-        limit = min(config.max_objects, _MAX_OBJECTS_WITH_TEXT) if has_text else config.max_objects
-        count = int(rng.integers(1, limit + 1))
+        count = _object_count(rng, config.max_objects, has_text)
         objects = _place(
             rng,
             [shape, *_others(rng, list(SHAPES), shape, count - 1)],
@@ -263,8 +271,7 @@ def generate_video(config: SynthConfig, index: int) -> SynthVideo:
     if not 0 <= index < config.num_videos:
         raise ValueError(f"video index must be in [0, {config.num_videos}), got {index}")
     rng = np.random.default_rng([config.seed, index])
-    min_frames = round(config.min_scene_sec * config.fps)
-    max_frames = max(min_frames, round(config.max_scene_sec * config.fps))
+    min_frames, max_frames = _scene_frames(config)
     lengths = split_frames(config.num_frames, min_frames, max_frames, rng)
     words = [str(w) for w in rng.permutation(WORDS)]
     seen: set[tuple] = set()

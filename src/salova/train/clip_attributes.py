@@ -36,16 +36,16 @@ class AttributeGroup:
     values: tuple[str, ...]
 
 
-ATTRIBUTE_GROUPS: tuple[AttributeGroup, ...] = (
-    AttributeGroup("background", tuple(COLORS)),
-    AttributeGroup("pattern", PATTERNS),
-    AttributeGroup("shape", SHAPES),
-    AttributeGroup("color", tuple(COLORS)),
-    AttributeGroup("size", tuple(SIZES)),
-)
-"""The blocks of the attribute vector, in order."""
+_VALUES = {
+    "background": tuple(COLORS),
+    "pattern": PATTERNS,
+    "shape": SHAPES,
+    "color": tuple(COLORS),
+    "size": tuple(SIZES),
+}
+ATTRIBUTE_GROUPS: tuple[AttributeGroup, ...] = tuple(AttributeGroup(name, _VALUES[name]) for name in ATTRIBUTE_NAMES)
+"""The blocks of the attribute vector, in the order of ``ATTRIBUTE_NAMES`` (the config's keys)."""
 NUM_ATTRIBUTES = sum(len(group.values) for group in ATTRIBUTE_GROUPS)
-assert tuple(group.name for group in ATTRIBUTE_GROUPS) == ATTRIBUTE_NAMES
 
 
 def _blocks():
