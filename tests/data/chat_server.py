@@ -37,17 +37,19 @@ class ChatServer:
                         threading.Event().wait(step[1])
                         step = "ok"
                     threading.Event().wait(server.delay)
-                    if step == "ok":
-                        text = body["messages"][0]["content"][-1]["text"]
-                        payload = {"choices": [{"message": {"role": "assistant", "content": f"caption of: {text}"}}]}
-                        self._send(200, json.dumps(payload).encode())
-                    elif step == "garbage":
-                        self._send(200, b"<html>not json</html>")
-                    else:
-                        self._send(step, b'{"error": {"message": "scripted failure"}}')
                 finally:
+                    # Out of flight before the reply goes: once the client has it, it may send the
+                    # next request at once, and that one must not find this one still counted.
                     with server.lock:
                         server.in_flight -= 1
+                if step == "ok":
+                    text = body["messages"][0]["content"][-1]["text"]
+                    payload = {"choices": [{"message": {"role": "assistant", "content": f"caption of: {text}"}}]}
+                    self._send(200, json.dumps(payload).encode())
+                elif step == "garbage":
+                    self._send(200, b"<html>not json</html>")
+                else:
+                    self._send(step, b'{"error": {"message": "scripted failure"}}')
 
             def _send(self, status, data):
                 self.send_response(status)

@@ -47,7 +47,14 @@ def test_paper_yamls_hold_table_5_and_agree_with_the_stage_table(stage):
 
 
 @pytest.mark.parametrize(
-    "name", ["stage0-synthetic.yaml", "synthetic-stage1.yaml", "synthetic-stage1_5.yaml", "synthetic-stage2.yaml"]
+    "name",
+    [
+        "stage0-synthetic.yaml",
+        "synthetic-stage1.yaml",
+        "synthetic-stage1-align.yaml",
+        "synthetic-stage1_5.yaml",
+        "synthetic-stage2.yaml",
+    ],
 )
 def test_synthetic_yamls_load(name):
     config = load_config(config_path(name))
@@ -94,7 +101,14 @@ def test_the_stage_table_fills_what_a_yaml_leaves_out():
         ({"lora": {"r": 0}}, "lora.r must be an integer >= 1, got 0"),
         ({"precision": "fp8"}, "precision must be one of ['auto', 'bf16', 'fp32']"),
         ({"max_token_drop": 1.0}, "max_token_drop must be in [0, 1)"),
-        ({"objective": "lm"}, "objective must be one of ['full', 'retrieval']"),
+        ({"objective": "lm"}, "objective must be one of ['full', 'retrieval', 'alignment']"),
+        ({"objective": "alignment", "trainable": ["projector", "language_model"]}, "cannot list language_model"),
+        (
+            {"objective": "alignment", "trainable": ["projector"], "data": {"records": "d", "task": "qa"}},
+            "objective: alignment reads caption records (data.task: captions), got 'qa'",
+        ),
+        ({"alignment": {"margin": 1.0}}, "alignment.margin must be in [-1, 1)"),
+        ({"alignment": {"max_document_frequency": 0}}, "alignment.max_document_frequency must be in (0, 1]"),
         ({"objective": "retrieval", "similarity_loss_weight": 0}, "similarity_loss_weight must be > 0 with objective"),
         ({"objective": "retrieval", "trainable": ["router", "projector"]}, "trainable cannot list ['projector']"),
         ({"data": {"records": "d", "query_source": "x"}}, "data.query_source must be one of"),

@@ -47,6 +47,7 @@ __all__ = [
     "CheckpointConfig",
     "LoggingConfig",
     "LoraConfig",
+    "AlignmentConfig",
     "ModelSourceConfig",
     "FrameDataConfig",
     "DataConfig",
@@ -84,7 +85,7 @@ RECORD_TASKS = ("captions", "qa")
 """Kinds of data record (:data:`salova.data.schema.TASKS`)."""
 CLIP_TEXT_KINDS = ("captions", "questions", "references")
 """Texts stage 0 pairs a scene with (``ClipDataConfig.texts``)."""
-OBJECTIVES = ("full", "retrieval")
+OBJECTIVES = ("full", "retrieval", "alignment")
 """What a SALOVA stage optimises (``TrainConfig.objective``)."""
 TRAINABLE_MODULES = ("vision_tower", "text_tower", "connector", "router", "projector", "language_model")
 """SALOVA module prefixes (:data:`salova.model.MODULE_NAMES`)."""
@@ -191,6 +192,37 @@ class LoraConfig:
         _check(self.alpha > 0, "alpha", self.alpha, "> 0")
         _check(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
         _check(len(self.target_modules) > 0, "target_modules", self.target_modules, "a non-empty list")
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """The word-alignment objective (``objective: alignment``, ours; :mod:`salova.train.alignment`).
+
+    Each captioned segment's projected tokens (its routing token and latents, as the LLM reads them)
+    are pulled towards the LLM's input embeddings of the caption's content words, and pushed off
+    the content words the caption does not hold. No LLM forward pass is needed.
+    """
+
+    weight: float = 1.0
+    """Weight of the alignment loss (the similarity loss keeps ``similarity_loss_weight``)."""
+    margin: float = 0.2
+    """Cosine below which a content word the caption does not hold costs nothing."""
+    max_document_frequency: float = 0.3
+    """A token is a content word when at most this share of the training answers holds it; the
+    rest ("a", "on", "background"...) says nothing of one segment against another."""
+    norm_weight: float = 0.1
+    """Weight of the pull of the projected tokens' norm towards the content embeddings' mean norm."""
+
+    def __post_init__(self) -> None:
+        _check(self.weight > 0 and math.isfinite(self.weight), "alignment.weight", self.weight, "> 0")
+        _check(-1 <= self.margin < 1, "alignment.margin", self.margin, "in [-1, 1)")
+        _check(
+            0 < self.max_document_frequency <= 1,
+            "alignment.max_document_frequency",
+            self.max_document_frequency,
+            "in (0, 1]",
+        )
+        _check(self.norm_weight >= 0, "alignment.norm_weight", self.norm_weight, ">= 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -443,7 +475,12 @@ class TrainConfig(RunConfig):
     """Weight of the router's similarity loss added to the LM loss (paper: L_ar + L_sim)."""
     objective: str = "full"
     """``full``: LM loss + weighted similarity loss (the paper). ``retrieval``: the similarity loss
-    alone, without running the LLM (a cheap warm-up of the connector and router; ours)."""
+    alone, without running the LLM (a cheap warm-up of the connector and router; ours).
+    ``alignment``: the word-alignment loss (``alignment``) + weighted similarity loss on caption
+    records, without running the LLM: the connector and projector learn to hand the LLM tokens
+    that look like the words of a segment's caption (ours)."""
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    """Settings of ``objective: alignment``."""
     top_k: int = 5
     """Focus segments per video in training, teacher-forced from the labels (section 5.1: K = 5)."""
     gradient_checkpointing: bool = False
@@ -479,6 +516,13 @@ class TrainConfig(RunConfig):
             unused = sorted(set(self.trainable) & {"projector", "language_model"})
             if unused:
                 raise ConfigError(f"objective: retrieval does not run the LLM, so trainable cannot list {unused}")
+        if self.objective == "alignment":
+            if "language_model" in self.trainable:
+                raise ConfigError("objective: alignment does not run the LLM, so trainable cannot list language_model")
+            if self.data.task != "captions":
+                raise ConfigError(
+                    f"objective: alignment reads caption records (data.task: captions), got {self.data.task!r}"
+                )
         _check(_positive_int(self.top_k), "top_k", self.top_k, "an integer >= 1")
 
 

@@ -271,6 +271,10 @@ class Example:
     timestamps: list[tuple[float, float]]
     """``(start_sec, end_sec)`` per segment."""
 
+    def answers(self) -> list[str]:
+        """The assistant turns, one per query."""
+        return [message["content"] for message in self.conversation if message["role"] == ROLES[GPT]]
+
 
 class RecordDataset(Dataset):
     """Samples of data records (see the module docstring).
@@ -336,11 +340,14 @@ class RecordCollator:
     Args:
         processor: the model's processor.
         timestamps: pass segment time spans (models with ``focusfast_timestamps``).
+        answers: add ``answer_ids``: per example, per query, the LLM token ids of the answer turn
+            (the word-alignment objective, :mod:`salova.train.alignment`).
     """
 
-    def __init__(self, processor: Any, timestamps: bool):
+    def __init__(self, processor: Any, timestamps: bool, answers: bool = False):
         self.processor = processor
         self.timestamps = timestamps
+        self.answers = answers
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
         batch = self.processor(
@@ -351,7 +358,13 @@ class RecordCollator:
         )
         inputs = dict(batch)
         inputs["segment_labels"] = [torch.from_numpy(e.labels) for e in examples]
+        if self.answers:
+            inputs["answer_ids"] = [[self.answer_ids(text) for text in e.answers()] for e in examples]
         return inputs
+
+    def answer_ids(self, text: str) -> torch.Tensor:
+        """LLM token ids of an answer, without special tokens."""
+        return torch.tensor(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
 
 
 # --------------------------------------------------------------------------- order

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from salova.errors import CheckpointError, ConfigError
 from salova.fileio import atomic_write_text, dotted_keys
 from salova.model.focusfast import TokenType
+from salova.train.alignment import WordAlignment, content_vocabulary
 from salova.train.checkpoint import (
     STATE_FILE,
     TrainerState,
@@ -367,6 +368,8 @@ def _step_metrics(
     metrics = {k.removeprefix("mean:"): v / micro_batches_per_step for k, v in total.items() if k.startswith("mean:")}
     if total.get("queries"):
         metrics["retrieval_acc"] = total["hits"] / total["queries"]
+    if total.get("words"):
+        metrics["word_recall"] = total["word_hits"] / total["words"]
     if "tokens" in total:
         metrics["tokens_per_sec"] = total["tokens"] / seconds
     if "samples" in total:
@@ -407,6 +410,28 @@ def salova_step(top_k: int, retrieval_only: bool = False) -> StepFunction:
         return StepOutput(loss=out.loss, means=means, counts=counts)
 
     return step
+
+
+def alignment_step(model: nn.Module, inputs: dict[str, Any]) -> StepOutput:
+    """The step function of ``objective: alignment``: a :class:`~salova.train.alignment.WordAlignment`
+    forward (router similarity + word alignment, no LLM)."""
+    out = model(**inputs)
+    hits, queries = retrieval_hits(out.router_logits, inputs["segment_labels"])
+    return StepOutput(
+        loss=out.loss,
+        means={
+            "loss": out.loss.item(),
+            "similarity_loss": out.similarity_loss.item(),
+            "alignment_loss": out.alignment_loss.item(),
+        },
+        counts={
+            "samples": len(inputs["segment_labels"]),
+            "hits": hits,
+            "queries": queries,
+            "word_hits": out.word_hits,
+            "words": out.words,
+        },
+    )
 
 
 def build_stage_model(config: TrainConfig) -> StageModel:
@@ -478,11 +503,23 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False) 
         dataset = RecordDataset(source, config.data, cache)
         with session.accelerator.main_process_first():
             cache.prepare(source.videos_root, dataset.videos(), progress=progress)
+        timestamps = stage_model.model.config.focusfast_timestamps
+        if config.objective == "alignment":
+            collate = RecordCollator(stage_model.processor, timestamps=timestamps, answers=True)
+            answers = [collate.answer_ids(text) for record in source.records for text in record.answers()]
+            vocabulary = content_vocabulary(answers, config.alignment.max_document_frequency)
+            logger.info("word alignment over %d content tokens of %d answers", len(vocabulary), len(answers))
+            model: nn.Module = WordAlignment(stage_model.model, vocabulary, config.alignment)
+            step_fn = alignment_step
+        else:
+            collate = RecordCollator(stage_model.processor, timestamps=timestamps)
+            model = stage_model.model
+            step_fn = salova_step(config.top_k, retrieval_only=config.objective == "retrieval")
         return Trainee(
-            model=stage_model.model,
+            model=model,
             dataset=dataset,
-            collate=RecordCollator(stage_model.processor, timestamps=stage_model.model.config.focusfast_timestamps),
-            step_fn=salova_step(config.top_k, retrieval_only=config.objective == "retrieval"),
+            collate=collate,
+            step_fn=step_fn,
             save_model=lambda folder: save_trained(stage_model, folder),
             num_workers=config.data.num_workers,
         )
