@@ -494,9 +494,15 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         )
         return _Routing(scores=scores, selected=selected, inputs=inputs)
 
-    def _similarity_loss(
+    def compute_similarity_loss(
         self, scores: SegmentScores | None, segment_labels: Sequence[torch.Tensor] | None
     ) -> torch.Tensor | None:
+        """The router's similarity loss ``L_sim`` (unweighted), the mean over the videos; ``None``
+        without labels.
+
+        Raises:
+            ValueError: labels without scores (no query was given).
+        """
         if segment_labels is None:
             return None
         if scores is None:
@@ -559,7 +565,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             if query_input_ids is None or segment_labels is None:
                 raise ValueError("retrieval_only needs query_input_ids and segment_labels")
             scores = self.score_segments(encodings, query_input_ids, query_attention_mask, queries_per_video)
-            sim_loss = self._similarity_loss(scores, segment_labels)
+            sim_loss = self.compute_similarity_loss(scores, segment_labels)
             return SalovaCausalLMOutput(
                 loss=self.config.similarity_loss_weight * sim_loss,
                 similarity_loss=sim_loss,
@@ -589,7 +595,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             logits_to_keep=logits_to_keep,
         )
         lm_loss = outputs.loss if labels is not None else None
-        sim_loss = self._similarity_loss(routing.scores, segment_labels)
+        sim_loss = self.compute_similarity_loss(routing.scores, segment_labels)
         terms = []
         if lm_loss is not None:
             terms.append(lm_loss)

@@ -33,7 +33,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from salova.errors import DataError
-from salova.model.losses import similarity_loss
 from salova.train.config import AlignmentConfig
 
 __all__ = ["content_vocabulary", "AlignmentOutput", "alignment_loss", "WordAlignment"]
@@ -146,13 +145,7 @@ class WordAlignment(nn.Module):
         model = self.model
         encodings = model.encode_segments(pixel_values, frames_per_segment, segments_per_video, token_drop=True)
         scores = model.score_segments(encodings, query_input_ids, query_attention_mask, queries_per_video)
-        margin = model.config.similarity_margin
-        similarity = torch.stack(
-            [
-                similarity_loss(logits, torch.as_tensor(labels, device=logits.device), margin).loss
-                for logits, labels in zip(scores.logits, segment_labels, strict=True)
-            ]
-        ).mean()
+        similarity = model.compute_similarity_loss(scores, segment_labels)
         words, norm_target = self._word_embeddings()
         terms, norms = [], []
         hits = count = 0
