@@ -116,10 +116,10 @@ class WordAlignment(nn.Module):
         self.model = model
         self.config = config
         self.register_buffer("vocabulary", vocabulary.clone(), persistent=False)
-
-    def _word_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        embeddings = self.model.get_input_embeddings().weight.detach()[self.vocabulary]
-        return F.normalize(embeddings.float(), dim=-1), embeddings.float().norm(dim=-1).mean()
+        # The LLM does not train under this objective, so its word embeddings are fixed.
+        embeddings = model.get_input_embeddings().weight.detach()[vocabulary].float()
+        self.register_buffer("word_directions", F.normalize(embeddings, dim=-1), persistent=False)
+        self.register_buffer("word_norm", embeddings.norm(dim=-1).mean(), persistent=False)
 
     def forward(
         self,
@@ -146,13 +146,12 @@ class WordAlignment(nn.Module):
         encodings = model.encode_segments(pixel_values, frames_per_segment, segments_per_video, token_drop=True)
         scores = model.score_segments(encodings, query_input_ids, query_attention_mask, queries_per_video)
         similarity = model.compute_similarity_loss(scores, segment_labels)
-        words, norm_target = self._word_embeddings()
         terms, norms = [], []
         hits = count = 0
         for video, labels, answers in zip(encodings.split(), segment_labels, answer_ids, strict=True):
             tokens = torch.cat([video.routing_tokens[:, None], video.latents], dim=1)  # (segments, 1 + L, d)
             projected = model.projector(tokens).float()
-            closeness = (F.normalize(projected, dim=-1) @ words.T).amax(dim=1)  # (segments, V)
+            closeness = (F.normalize(projected, dim=-1) @ self.word_directions.T).amax(dim=1)  # (segments, V)
             for row, ids in zip(torch.as_tensor(labels).bool(), answers, strict=True):
                 present = torch.isin(self.vocabulary, ids.to(self.vocabulary.device))
                 if not bool(row.any()) or not bool(present.any()):
@@ -160,7 +159,7 @@ class WordAlignment(nn.Module):
                 row = row.to(closeness.device)
                 term, row_hits = alignment_loss(closeness[row].amax(dim=0), present, self.config.margin)
                 terms.append(term)
-                norms.append(((projected[row].norm(dim=-1) - norm_target) ** 2).mean())
+                norms.append(((projected[row].norm(dim=-1) - self.word_norm) ** 2).mean())
                 hits += row_hits
                 count += int(present.sum())
         if terms:

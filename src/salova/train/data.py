@@ -348,6 +348,7 @@ class RecordCollator:
         self.processor = processor
         self.timestamps = timestamps
         self.answers = answers
+        self._answer_ids: dict[str, torch.Tensor] = {}
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
         batch = self.processor(
@@ -363,8 +364,11 @@ class RecordCollator:
         return inputs
 
     def answer_ids(self, text: str) -> torch.Tensor:
-        """LLM token ids of an answer, without special tokens."""
-        return torch.tensor(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        """LLM token ids of an answer, without special tokens (each text tokenized once)."""
+        if text not in self._answer_ids:
+            ids = self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+            self._answer_ids[text] = torch.tensor(ids, dtype=torch.long)
+        return self._answer_ids[text]
 
 
 # --------------------------------------------------------------------------- order
