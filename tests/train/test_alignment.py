@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from train_helpers import components, losses, salova_config, trained_weights
+from train_helpers import components, losses, salova_config, trained_weights, write_yaml
 
+from salova.cli import main
 from salova.errors import DataError
 from salova.train import config_from_dict, load_trained, run_stage
 from salova.train.alignment import alignment_loss, content_vocabulary
@@ -32,7 +33,9 @@ def test_the_loss_pulls_present_words_and_pushes_absent_ones_over_the_margin():
     assert loss.item() == pytest.approx(0.5) and hits == 0  # below the margin the absent words are free
 
 
-def test_an_alignment_stage_trains_connector_and_projector_without_running_the_llm(synthetic, tmp_path, monkeypatch):
+def test_an_alignment_stage_trains_connector_and_projector_without_running_the_llm(
+    synthetic, tmp_path, monkeypatch, capsys
+):
     start = tmp_path / "start"
     run_stage(
         config_from_dict(
@@ -63,8 +66,13 @@ def test_an_alignment_stage_trains_connector_and_projector_without_running_the_l
     llm = load_trained(start).model.language_model
     calls = []
     monkeypatch.setattr(type(llm), "forward", lambda *args, **kwargs: calls.append(1))
-    run_stage(config_from_dict(config))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--stage", "1", "--config", str(write_yaml(tmp_path / "align.yaml", config)), "--no-progress"])
+    assert exit_info.value.code == 0
     assert not calls  # the LLM never ran
+    closing = capsys.readouterr().out.strip().splitlines()[-1]
+    assert closing.startswith(f"stage 1: 24 steps -> {aligned}") and "alignment_loss" in closing
+    assert "word_recall" in closing
     alignment = losses(aligned, "alignment_loss")
     assert sum(alignment[-4:]) < 0.8 * sum(alignment[:4])
     metrics = read_metrics(aligned)

@@ -13,7 +13,9 @@ from salova.train import load_config, run_stage
 from salova.train.stages import STAGES
 
 SUMMARY_METRICS = ("loss", "lm_loss", "similarity_loss", "retrieval_acc")
-"""Metrics of the last step printed after a run."""
+"""Metrics of every stage's curves (``salova train-curves``)."""
+CLOSING_METRICS = SUMMARY_METRICS + ("alignment_loss", "word_recall")
+"""Metrics of the last step printed after a run (those the stage logs)."""
 
 
 @click.command("train")
@@ -62,7 +64,7 @@ def train(config_file, stage, output, init_from, resume, max_steps, overrides, p
     summary = run_stage(config, resume=resume, progress=show_progress(progress))
     if summary.rank != 0:
         return
-    metrics = {key: summary.metrics[key] for key in SUMMARY_METRICS if key in summary.metrics}
+    metrics = {key: summary.metrics[key] for key in CLOSING_METRICS if key in summary.metrics}
     if as_json:
         echo_json(
             {

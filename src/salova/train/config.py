@@ -516,6 +516,10 @@ class TrainConfig(RunConfig):
             unused = sorted(set(self.trainable) & {"projector", "language_model"})
             if unused:
                 raise ConfigError(f"objective: retrieval does not run the LLM, so trainable cannot list {unused}")
+        if self.objective != "alignment" and self.alignment != AlignmentConfig():
+            raise ConfigError(
+                f"alignment settings are read by objective: alignment only, got objective: {self.objective}"
+            )
         if self.objective == "alignment":
             if "language_model" in self.trainable:
                 raise ConfigError("objective: alignment does not run the LLM, so trainable cannot list language_model")
