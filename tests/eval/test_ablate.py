@@ -31,6 +31,9 @@ def test_rows_carry_the_papers_numbers():
     assert rows["focus only"].paper == (36.4, 38.6, 35.6, 36.9)
     assert rows["K = 9"].paper == rows["1 fps + router (SALOVA)"].paper == (48.3, 46.3, 41.1, 45.3)
     assert rows["fast only"].paper is None and rows["1 fps, no router"].paper is None
+    focus = ablation_rows(("focus",))
+    assert [row.label for row in focus] == ["router top-K (SALOVA)", "evidence forced in (oracle)"]
+    assert AblationConfig().groups == ("frames", "pathways", "top-k")  # the paper's tables by default
     with pytest.raises(ConfigError, match="Unknown ablation groups"):
         AblationConfig(groups=("frames", "stages"))
 
@@ -66,3 +69,34 @@ def test_ablation_table_runs_each_distinct_variant_once_and_resumes(synth_bench,
     again = run_ablation(model, synth_bench, tmp_path / "ablate")
     assert again == summary
     assert before == {run: (tmp_path / "ablate" / run / "predictions.jsonl").read_text() for run in runs}
+
+
+def test_the_focus_rows_read_the_router_choice_and_the_evidence(synth_bench, tiny_checkpoint, tmp_path, monkeypatch):
+    import salova.eval.adapters as adapters
+
+    read = {"router": [], "evidence": []}
+    original = adapters.answer_from_encoding
+
+    def spy(*args, **kwargs):
+        response = original(*args, **kwargs)
+        chosen = [(s.start, s.end) for s in response.segments if s.selected]
+        read[kwargs["variant"].focus].append((chosen, list(kwargs["evidence"])))
+        return response
+
+    monkeypatch.setattr(adapters, "answer_from_encoding", spy)
+    model = assistant_eval_model(tiny_checkpoint, cache_dir=tmp_path / "cache")
+    summary = run_ablation(model, synth_bench, tmp_path / "ablate", AblationConfig(groups=("focus",), top_k=1))
+    runs = sorted(p.parent.name for p in (tmp_path / "ablate").glob("*/predictions.jsonl"))
+    assert runs == ["1fps_router_fast-focus_k1", "1fps_router_fast-focus_k1_evidence"]
+    router, oracle = summary["rows"]
+    assert oracle["variant"]["focus"] == "evidence" and oracle["run"] == runs[1]
+    assert oracle["router_top1"] == router["router_top1"]  # the same router scores, another focus
+
+    def on_evidence(chosen, evidence):
+        return all(any(min(end, e) > max(start, s) for s, e in evidence) for start, end in chosen)
+
+    assert len(read["router"]) == len(read["evidence"]) == 12
+    assert all(on_evidence(*call) for call in read["evidence"])
+    assert not all(on_evidence(*call) for call in read["router"])  # the tiny router misses some
+    table = (tmp_path / "ablate" / "ablation.md").read_text()
+    assert "| focus (ours) | evidence forced in (oracle) | – | – | – | – | " in table

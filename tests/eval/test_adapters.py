@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from types import SimpleNamespace
 
 import pytest
 
-from salova.errors import ConfigError
+from salova.errors import ConfigError, EvalError
 from salova.eval import LoadOptions, load_docs
 from salova.eval.adapters import (
     AssistantEvalModel,
@@ -15,6 +17,7 @@ from salova.eval.adapters import (
     assistant_eval_model,
     load_checkpoint,
 )
+from salova.model.choices import parse_options
 
 
 @pytest.fixture
@@ -100,6 +103,49 @@ def test_text_pipelines_run_only_the_default_variant():
         model.with_variant(ModelVariant("16frm", "uniform", 16, routing=False))
 
 
+def test_evidence_focus_reads_the_evidence_the_router_ranks_last(tiny_eval, bench_docs):
+    doc = bench_docs[-1]  # the 40 s video: more segments than K = 1
+    routed = tiny_eval.with_variant(ModelVariant("k1", top_k=1)).answer(doc.video, doc.prompt, query=doc.question)
+    assert len(routed.segments) > 1
+    last = min(routed.segments, key=lambda s: s.score)
+    assert not last.selected
+    oracle = tiny_eval.with_variant(ModelVariant("evidence", top_k=1, focus="evidence"))
+    response = oracle.answer(doc.video, doc.prompt, query=doc.question, evidence=[(last.start, last.end)])
+    assert [(s.start, s.end) for s in response.segments if s.selected] == [(last.start, last.end)]
+    assert [s.score for s in response.segments] == [s.score for s in routed.segments]  # the router still scores
+    with pytest.raises(EvalError, match="focus 'evidence' needs the question's evidence spans"):
+        oracle.answer(doc.video, doc.prompt, query=doc.question, evidence=[])
+    assert "focus" not in ModelVariant().to_dict() and oracle.variant.to_dict()["focus"] == "evidence"
+    assert not oracle.variant.is_default
+
+
+def test_a_checkpoint_taught_the_options_replies_with_the_likeliest_options_letter(
+    tiny_checkpoint, bench_docs, tmp_path, monkeypatch
+):
+    folder = tmp_path / "options"
+    shutil.copytree(tiny_checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "choice_answer": "option"}))
+    model, processor = load_checkpoint(folder)
+    asked, scored = [], []
+    tokenize_answers, score_answers = processor.tokenize_answers, model.score_answers
+    monkeypatch.setattr(processor, "tokenize_answers", lambda q, a: asked.append((q, a)) or tokenize_answers(q, a))
+    monkeypatch.setattr(model, "score_answers", lambda *a, **k: scored.append(score_answers(*a, **k)) or scored[-1])
+    generated = []
+    generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda *a, **k: generated.append(1) or generate(*a, **k))
+    doc = bench_docs[-1]
+    evaluator = VariantEvalModel(model, processor, ModelVariant(top_k=1))
+    response = evaluator.answer(doc.video, doc.prompt, query=doc.question)
+    options = parse_options(doc.prompt)
+    assert asked == [(doc.question, list(options.values()))] and not generated
+    (likelihoods,) = [out.log_likelihoods for out in scored]
+    assert response.text == "ABCD"[int(likelihoods.argmax())] and len(set(likelihoods.tolist())) == 4
+    assert sum(s.selected for s in response.segments) == 1 and all(s.score is not None for s in response.segments)
+    VariantEvalModel(model, processor).answer(doc.video, "Describe the video.", max_new_tokens=2)
+    assert generated == [1]  # a prompt without options is answered by generation
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -109,6 +155,8 @@ def test_text_pipelines_run_only_the_default_variant():
         ({"pathways": ("slow",)}, "pathways must be"),
         ({"sampling": "dense"}, "sampling must be one of"),
         ({"top_k": 0}, "top_k must be >= 1"),
+        ({"focus": "caption"}, "focus must be one of"),
+        ({"focus": "evidence", "routing": False}, "needs scene sampling and routing"),
     ],
 )
 def test_invalid_variants_are_config_errors(fields, message):

@@ -30,7 +30,7 @@ class Scripted:
     def describe(self):
         return {"model": self.name}
 
-    def answer(self, video, prompt, *, query=None, top_k=None, max_new_tokens=16):
+    def answer(self, video, prompt, *, query=None, top_k=None, max_new_tokens=16, evidence=()):
         if self.fail_after is not None and len(self.asked) >= self.fail_after:
             raise KeyboardInterrupt("stopped")
         self.asked.append((Path(video).name, query))

@@ -205,6 +205,40 @@ def test_a_batch_generates_what_each_sample_generates_alone():
         assert torch.equal(produced, alone.sequences[0])
 
 
+def test_answer_scores_are_the_lm_loss_of_each_answer_alone():
+    model = make_model("qwen2").eval()
+    processor = make_processor(model.config)
+    video = random_video(model.config, [2, 1, 3])
+    encoding = model.encode_segments(**processor.pack_videos([video]), token_drop=False)
+    answers = ["a red ball", "blue", "in the park at noon"]
+    candidates = processor.tokenize_answers("what is it?", answers)
+    queries = processor.tokenize_queries([["what is it?"]] * 3)
+    scored = model.score_answers(
+        candidates["input_ids"],
+        candidates["attention_mask"],
+        candidates["answer_lengths"],
+        segment_encodings=SegmentEncoding.cat([encoding] * 3),
+        top_k=2,
+        **queries,
+    )
+    for index, answer in enumerate(answers):
+        batch = processor([video], ["what is it?"], [answer], queries=[["what is it?"]])
+        with torch.no_grad():
+            out = model(**batch, top_k=2)
+        answer_tokens = int((batch["labels"] != -100).sum())
+        assert candidates["answer_lengths"][index] == answer_tokens
+        assert scored.log_likelihoods[index].item() == pytest.approx(-out.lm_loss.item() * answer_tokens, rel=1e-4)
+        assert torch.equal(scored.selected_segments[index], out.selected_segments[0])
+    with pytest.raises(ValueError, match="answer length 0 of prompt 1"):
+        model.score_answers(
+            candidates["input_ids"],
+            candidates["attention_mask"],
+            [1, 0, 1],
+            segment_encodings=SegmentEncoding.cat([encoding] * 3),
+            **queries,
+        )
+
+
 @pytest.mark.parametrize(
     ("towers", "dual_class", "dual_config"), [("clip", CLIPModel, CLIPConfig), ("siglip", SiglipModel, SiglipConfig)]
 )

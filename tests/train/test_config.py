@@ -108,7 +108,7 @@ def test_the_stage_table_fills_what_a_yaml_leaves_out():
             "objective: alignment reads caption records (data.task: captions), got 'qa'",
         ),
         ({"alignment": {"margin": 1.0}}, "alignment.margin must be in [-1, 1)"),
-        ({"alignment": {"weight": 2.0}}, "alignment settings are read by objective: alignment only, got objective: full"),
+        ({"alignment": {"weight": 2.0}}, "alignment settings are read by objective: alignment only, got objective"),
         ({"alignment": {"max_document_frequency": 0}}, "alignment.max_document_frequency must be in (0, 1]"),
         ({"objective": "retrieval", "similarity_loss_weight": 0}, "similarity_loss_weight must be > 0 with objective"),
         ({"objective": "retrieval", "trainable": ["router", "projector"]}, "trainable cannot list ['projector']"),

@@ -10,7 +10,7 @@ import torch
 
 from salova.data.pipeline import prompt_question
 from salova.errors import ConfigError
-from salova.train.config import DataConfig
+from salova.train.config import DataConfig, config_from_dict
 from salova.train.data import (
     BatchPlan,
     FrameCache,
@@ -19,6 +19,7 @@ from salova.train.data import (
     frame_cache_for,
     load_record_source,
     micro_batches,
+    option_turn,
     segment_frames,
 )
 from salova.train.loop import retrieval_hits
@@ -121,6 +122,24 @@ def test_record_samples_per_query_or_per_video(synthetic):
     whole = per_video[(0, 0)]
     assert len(per_video) == len(source.records) and len(whole.conversation) == 2 * record.num_queries
     assert whole.labels.shape == (record.num_queries, record.num_segments)
+
+
+def test_option_answers_turn_a_choice_into_the_bare_question_and_the_options_text(synthetic):
+    source = load_record_source(DataConfig(records=str(synthetic.data), task="qa"))
+    cache = frame_cache_for(DataConfig(records="-", task="qa"), source.videos_root, 16)
+    letters = RecordDataset(source, DataConfig(records="-", task="qa"), cache)[(0, 1)]
+    options = RecordDataset(source, DataConfig(records="-", task="qa", answer_format="option"), cache)[(0, 1)]
+    prompt, letter = letters.conversation[0]["content"], letters.conversation[1]["content"]
+    chosen = next(line[3:] for line in prompt.splitlines() if line.startswith(f"{letter}. "))
+    assert options.conversation == [
+        {"role": "user", "content": prompt_question(prompt)},
+        {"role": "assistant", "content": chosen},
+    ]
+    assert options.queries == letters.queries and options.labels.tolist() == letters.labels.tolist()
+    assert option_turn("Describe the video.", "A red ball.") == ("Describe the video.", "A red ball.")
+    assert option_turn("Which?\nA. red\nB. blue", "E") == ("Which?\nA. red\nB. blue", "E")
+    with pytest.raises(ConfigError, match="data.answer_format must be one of"):
+        config_from_dict({"stage": 2, "init_from": "x", "data": {"records": "d", "answer_format": "text"}})
 
 
 def test_retrieval_hits_count_queries_whose_best_segment_is_relevant():

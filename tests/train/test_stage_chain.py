@@ -70,6 +70,14 @@ def test_stage_0_to_2_chain_and_every_loss_falls(synthetic, tmp_path):
     assert loaded.has_adapter and loaded.model.config.connector_max_token_drop == 0.4
     assert sum(f.stat().st_size for f in stage2.rglob("*") if f.is_file()) < 8_000_000
     assert (stage2 / PARTS_WEIGHTS_FILE).is_file()
+    assert loaded.model.config.choice_answer == "letter"
+
+    # Taught the options' text instead of their letters, the checkpoint says it answers by the options.
+    options = tmp_path / "stage2-options"
+    data = {"records": str(synthetic.data), "max_samples": 4, "answer_format": "option"}
+    config = salova_config(2, options, synthetic.data, source={"init_from": str(stage2)}, max_steps=1, data=data)
+    run_stage(config_from_dict(config))
+    assert load_trained(options).model.config.choice_answer == "option"
 
 
 def test_stage_0_with_world_groups_and_the_attribute_loss_saves_a_plain_clip(synthetic, tmp_path):

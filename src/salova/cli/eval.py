@@ -296,7 +296,8 @@ def niah(
     "--rows",
     default="frames,pathways,top-k",
     show_default=True,
-    help="Row groups: frames (Table 3 sampling), pathways (Table 3 FocusFast), top-k (Table 7).",
+    help="Row groups: frames (Table 3 sampling), pathways (Table 3 FocusFast), top-k (Table 7), "
+    "focus (router top-K against the evidence forced in).",
 )
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="K of the rows that do not vary it.")
 @click.option("--convention", type=click.Choice(sorted(CONVENTIONS)), default=DEFAULT_CONVENTION, show_default=True)

@@ -5,7 +5,9 @@ Rows, each a :class:`~salova.eval.adapters.ModelVariant` of one checkpoint:
 * frame sampling (Table 3): 8 and 16 uniformly sampled frames without the SR-Router (read as one
   segment), 1 FPS scene segments without the router (every segment read), 1 FPS with the router;
 * FocusFast (Table 3): focus pathway only, fast pathway only, both;
-* top-K (Table 7): K = 1, 5, 9, 13 segments read.
+* top-K (Table 7): K = 1, 5, 9, 13 segments read;
+* focus (ours, not run by default): the router's top-K against the same K with the question's
+  evidence segments forced in (the oracle), which tells reading errors from retrieval errors.
 
 Every row is scored by the same Video-MME code as ``salova eval`` (short / medium / long /
 overall). Rows that are the same run (1 FPS + router, focus + fast, and the top-K equal to the
@@ -26,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +41,22 @@ from salova.eval.runner import PredictionsFile, ask, iter_video_groups, load_doc
 from salova.eval.synth_bench import ANNOTATIONS_NAME, VIDEOS_DIR
 from salova.fileio import atomic_write_json, atomic_write_text
 
-__all__ = ["GROUPS", "AblationRow", "AblationConfig", "ablation_rows", "run_ablation", "ablation_markdown"]
+__all__ = [
+    "GROUPS",
+    "PAPER_GROUPS",
+    "AblationRow",
+    "AblationConfig",
+    "ablation_rows",
+    "run_ablation",
+    "ablation_markdown",
+]
 
 logger = logging.getLogger(__name__)
 
-GROUPS = ("frames", "pathways", "top-k")
-"""Row groups: Table 3's frame sampling and FocusFast sections, Table 7's top-K."""
+GROUPS = ("frames", "pathways", "top-k", "focus")
+"""Row groups: Table 3's frame sampling and FocusFast sections, Table 7's top-K, and the oracle focus."""
+PAPER_GROUPS = GROUPS[:3]
+"""The groups of the paper's tables (the default)."""
 TOP_KS = (1, 5, 9, 13)
 """Table 7's retrieval numbers."""
 PAPER_SALOVA = (48.3, 46.3, 41.1, 45.3)
@@ -62,7 +74,7 @@ class AblationRow:
     """The paper's Video-MME short, medium, long, overall (SALOVA-Llama-3B), or ``None``."""
 
 
-def ablation_rows(groups: Sequence[str] = GROUPS) -> list[AblationRow]:
+def ablation_rows(groups: Sequence[str] = PAPER_GROUPS) -> list[AblationRow]:
     """The rows of the chosen groups, in the paper's order."""
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
@@ -99,6 +111,11 @@ def ablation_rows(groups: Sequence[str] = GROUPS) -> list[AblationRow]:
             13: (48.1, 44.7, 39.7, 44.1),
         }
         rows += [AblationRow("top-k", f"K = {k}", ModelVariant(f"k{k}", top_k=k), paper[k]) for k in TOP_KS]
+    if "focus" in groups:
+        rows += [
+            AblationRow("focus", "router top-K (SALOVA)", ModelVariant("salova"), PAPER_SALOVA),
+            AblationRow("focus", "evidence forced in (oracle)", ModelVariant("evidence", focus="evidence"), None),
+        ]
     return rows
 
 
@@ -106,7 +123,7 @@ def ablation_rows(groups: Sequence[str] = GROUPS) -> list[AblationRow]:
 class AblationConfig:
     """What ``salova ablate`` runs."""
 
-    groups: tuple[str, ...] = GROUPS
+    groups: tuple[str, ...] = PAPER_GROUPS
     top_k: int | None = None
     """K of the rows that do not vary it; the assistant's default (5) when ``None``."""
     convention: str = DEFAULT_CONVENTION
@@ -122,13 +139,15 @@ class AblationConfig:
 def _run_key(variant: ModelVariant, default_k: int, default_pathways: tuple[str, ...]) -> tuple:
     """Variants that produce identical answers share a key."""
     k = (variant.top_k or default_k) if variant.routing else None
-    return (variant.sampling, variant.num_frames, variant.routing, variant.pathways or default_pathways, k)
+    pathways = variant.pathways or default_pathways
+    return (variant.sampling, variant.num_frames, variant.routing, pathways, k, variant.focus)
 
 
 def _slug(key: tuple) -> str:
-    sampling, frames, routing, pathways, k = key
+    sampling, frames, routing, pathways, k, focus = key
     parts = [f"uniform{frames}" if sampling == "uniform" else "1fps", "router" if routing else "norouter"]
     parts += ["-".join(pathways)] + ([f"k{k}"] if k is not None else [])
+    parts += [] if focus == "router" else [focus]
     return re.sub(r"[^\w.-]", "_", "_".join(parts))
 
 
@@ -217,7 +236,7 @@ def _checkpoint(model):
 
 
 def _with_k(variant: ModelVariant, k: int) -> ModelVariant:
-    return ModelVariant(variant.name, variant.sampling, variant.num_frames, variant.routing, variant.pathways, k)
+    return replace(variant, top_k=k)
 
 
 def _summary(
@@ -259,6 +278,7 @@ _GROUP_TITLES = {
     "frames": "Table 3: frame sampling",
     "pathways": "Table 3: FocusFast",
     "top-k": "Table 7: top-K",
+    "focus": "focus (ours)",
 }
 
 

@@ -9,7 +9,9 @@ instructions and options would otherwise fill the text tower's 77-token context.
 training-free ``text-rag`` pipeline answers through :meth:`VideoAssistant.ask` itself.
 
 :class:`ModelVariant` holds the paper's ablation axes (Tables 3 and 7): 1 FPS scene segments or
-N uniformly spaced frames read as one segment, routing on or off, the FocusFast pathways, top-K.
+N uniformly spaced frames read as one segment, routing on or off, the FocusFast pathways, top-K;
+and ours, the focus forced onto the question's evidence (where the annotations know it), which
+tells the errors of reading from those of retrieval.
 Variants that sample frames differently from the index (``uniform``) decode the video themselves
 (:class:`VariantEvalModel`, which can also run any variant without an assistant).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -27,11 +30,14 @@ import numpy as np
 import torch
 
 from salova.errors import CheckpointError, ConfigError, EvalError
+from salova.eval.report import evidence_segments
+from salova.model.choices import parse_options
 from salova.model.configuration_salova import FOCUSFAST_PATHWAYS
 from salova.model.selection import SelectorConfig
 
 __all__ = [
     "SAMPLINGS",
+    "FOCUS_SOURCES",
     "RoutedSegment",
     "EvalResponse",
     "EvalModel",
@@ -48,6 +54,9 @@ logger = logging.getLogger(__name__)
 SAMPLINGS = ("scenes", "uniform")
 """``scenes``: the ingest's scene segments, 1 FPS inside each (SALOVA); ``uniform``: N frames spaced
 evenly over the whole video, read as one segment (the paper's "8 / 16 frm" rows)."""
+FOCUS_SOURCES = ("router", "evidence")
+"""``router``: the router's top-K are read (SALOVA); ``evidence``: the question's evidence segments
+are read first and the router's best fill the rest of the K (the oracle-retrieval diagnostic)."""
 ENCODE_CHUNK_SEGMENTS = 16
 """Segments encoded per vision/connector call; bounds memory on long videos."""
 ENCODING_CACHE_SIZE = 4
@@ -93,14 +102,17 @@ class EvalModel(Protocol):
         query: str | None = None,
         top_k: int | None = None,
         max_new_tokens: int = 16,
+        evidence: Sequence[tuple[float, float]] = (),
     ) -> EvalResponse:
-        """Answer ``prompt`` about ``video``; ``query`` (default: the prompt) is what the router reads."""
+        """Answer ``prompt`` about ``video``; ``query`` (default: the prompt) is what the router reads;
+        ``evidence``, the ``(start_sec, end_sec)`` spans that hold the answer where the annotations
+        know them, is read only by variants with ``focus="evidence"``."""
         ...
 
 
 @dataclass(frozen=True)
 class ModelVariant:
-    """How a SALOVA checkpoint is run: the paper's ablation axes (Tables 3 and 7)."""
+    """How a SALOVA checkpoint is run: the paper's ablation axes (Tables 3 and 7), and the focus."""
 
     name: str = "salova"
     """Label in reports."""
@@ -118,6 +130,8 @@ class ModelVariant:
     selector: SelectorConfig | None = None
     """How the router's scores choose the focus segments (``seal``...); ``None``: top-K, the paper's
     rule. Recorded in results only when set, so runs made before the option existed still resume."""
+    focus: str = "router"
+    """One of :data:`FOCUS_SOURCES`. Recorded in results only when not ``router``."""
 
     def __post_init__(self) -> None:
         if self.selector is not None and not isinstance(self.selector, SelectorConfig):
@@ -139,11 +153,15 @@ class ModelVariant:
             object.__setattr__(self, "pathways", pathways)
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+        if self.focus not in FOCUS_SOURCES:
+            raise ConfigError(f"focus must be one of {FOCUS_SOURCES}, got {self.focus!r}")
+        if self.focus == "evidence" and not (self.routing and self.sampling == "scenes"):
+            raise ConfigError("focus 'evidence' chooses among scene segments: it needs scene sampling and routing")
 
     @property
     def is_default(self) -> bool:
         """SALOVA as published: scene segments, routing, the checkpoint's pathways."""
-        return self.sampling == "scenes" and self.routing and self.pathways is None
+        return self.sampling == "scenes" and self.routing and self.pathways is None and self.focus == "router"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -152,6 +170,8 @@ class ModelVariant:
             del data["selector"]
         else:
             data["selector"] = self.selector.to_dict()
+        if self.focus == "router":
+            del data["focus"]
         return data
 
 
@@ -190,8 +210,11 @@ def answer_from_encoding(
     top_k: int,
     max_new_tokens: int,
     frame_times: tuple[tuple[float, ...], ...] | None = None,
+    evidence: Sequence[tuple[float, float]] = (),
 ) -> EvalResponse:
-    """Route (or not), assemble FocusFast under ``variant`` and generate greedily.
+    """Route (or not), assemble FocusFast under ``variant`` and generate greedily; or, for a checkpoint
+    with ``choice_answer = "option"`` and a multiple-choice prompt, reply with the letter of the
+    option whose text is the likeliest answer to the bare question (the router's ``query``).
 
     Args:
         model, processor: the checkpoint.
@@ -203,11 +226,13 @@ def answer_from_encoding(
         top_k: focus segments when routing.
         max_new_tokens: longest answer.
         frame_times: per segment, the seconds of its frames (recorded in the response).
+        evidence: the question's evidence spans (read under ``focus="evidence"``).
+
+    Raises:
+        EvalError: ``focus="evidence"`` and no evidence span overlaps a segment.
     """
     device = next(model.parameters()).device
     encoding = type(encoding)(**{key: value.to(device) for key, value in encoding.items()})
-    ids, _ = processor.tokenize_conversation(processor.build_conversation(prompt))
-    input_ids = torch.tensor([ids], device=device)
     kwargs: dict[str, Any] = {}
     if variant.routing:
         queries = processor.tokenize_queries([[query or prompt]])
@@ -215,23 +240,58 @@ def answer_from_encoding(
         kwargs["query_attention_mask"] = queries["query_attention_mask"].to(device)
     else:
         top_k = len(spans)  # every segment is read; nothing is chosen
+    if variant.focus == "evidence":
+        wanted = sorted(evidence_segments(evidence, spans))
+        if not wanted:
+            raise EvalError(
+                "focus 'evidence' needs the question's evidence spans (evidence_seconds in the annotations) "
+                "overlapping a segment of the video"
+            )
+        labels = torch.zeros(1, len(spans), dtype=torch.long, device=device)
+        labels[0, wanted] = 1
+        kwargs["segment_labels"] = [labels]
     if model.config.focusfast_timestamps:
         stamps = processor.tokenize_timestamps([list(spans)])
         kwargs["segment_timestamp_ids"] = stamps["segment_timestamp_ids"].to(device)
         kwargs["segment_timestamp_mask"] = stamps["segment_timestamp_mask"].to(device)
-    out = model.generate(
-        input_ids,
-        torch.ones_like(input_ids),
-        segment_encodings=encoding,
-        top_k=top_k,
-        pathways=None if variant.pathways is None else list(variant.pathways),
-        selector=variant.selector,
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        pad_token_id=processor.pad_token_id,
-        **kwargs,
-    )
-    text = processor.batch_decode(out.sequences)[0].strip()
+    pathways = None if variant.pathways is None else list(variant.pathways)
+    options = parse_options(prompt) if model.config.choice_answer == "option" else {}
+    if options:
+        candidates = processor.tokenize_answers(query or prompt, list(options.values()))
+        count = len(options)
+        # One row per option, each with the same video (timestamps are one row per segment).
+        repeated = {key: value.repeat(count, 1) for key, value in kwargs.items() if key != "segment_labels"}
+        if "segment_labels" in kwargs:
+            repeated["segment_labels"] = kwargs["segment_labels"] * count
+        if variant.routing:
+            repeated["queries_per_video"] = torch.ones(count, dtype=torch.long, device=device)
+        out = model.score_answers(
+            candidates["input_ids"].to(device),
+            candidates["attention_mask"].to(device),
+            candidates["answer_lengths"],
+            segment_encodings=type(encoding).cat([encoding] * count),
+            top_k=top_k,
+            pathways=pathways,
+            selector=variant.selector,
+            **repeated,
+        )
+        text = list(options)[int(out.log_likelihoods.argmax())]
+    else:
+        ids, _ = processor.tokenize_conversation(processor.build_conversation(prompt))
+        input_ids = torch.tensor([ids], device=device)
+        out = model.generate(
+            input_ids,
+            torch.ones_like(input_ids),
+            segment_encodings=encoding,
+            top_k=top_k,
+            pathways=pathways,
+            selector=variant.selector,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=processor.pad_token_id,
+            **kwargs,
+        )
+        text = processor.batch_decode(out.sequences)[0].strip()
     selected = set(out.selected_segments[0].tolist())
     scores = None if out.segment_scores is None else out.segment_scores[0].max(dim=0).values.tolist()
     times = frame_times or ((),) * len(spans)
@@ -335,6 +395,7 @@ class VariantEvalModel:
         query: str | None = None,
         top_k: int | None = None,
         max_new_tokens: int = 16,
+        evidence: Sequence[tuple[float, float]] = (),
     ) -> EvalResponse:
         encoded = self.encode(Path(video))
         return answer_from_encoding(
@@ -348,6 +409,7 @@ class VariantEvalModel:
             top_k=top_k or self.variant.top_k or self.model.config.focus_top_k,
             max_new_tokens=max_new_tokens,
             frame_times=encoded.frame_times,
+            evidence=evidence,
         )
 
 
@@ -410,6 +472,7 @@ class AssistantEvalModel:
         query: str | None = None,
         top_k: int | None = None,
         max_new_tokens: int = 16,
+        evidence: Sequence[tuple[float, float]] = (),
     ) -> EvalResponse:
         top_k = top_k or self.variant.top_k or self.assistant.config.top_k
         if not self._salova:
@@ -418,7 +481,9 @@ class AssistantEvalModel:
             segments = tuple(RoutedSegment(s.start, s.end, s.score, s.index in chosen) for s in answer.timeline)
             return EvalResponse(answer.text.strip(), segments)
         if self.variant.sampling != "scenes":
-            return self._direct.answer(video, prompt, query=query, top_k=top_k, max_new_tokens=max_new_tokens)
+            return self._direct.answer(
+                video, prompt, query=query, top_k=top_k, max_new_tokens=max_new_tokens, evidence=evidence
+            )
         from salova.infer.salova_pipeline import SalovaPipeline
 
         index = self.assistant.index(video)
@@ -433,6 +498,7 @@ class AssistantEvalModel:
             variant=self.variant,
             top_k=top_k,
             max_new_tokens=max_new_tokens,
+            evidence=evidence,
         )
 
 

@@ -217,7 +217,9 @@ class PredictionsFile:
 def ask(model: EvalModel, doc: EvalDoc, max_new_tokens: int) -> Prediction:
     """One question to one model, timed."""
     started = time.perf_counter()
-    response = model.answer(doc.video, doc.prompt, query=doc.question, max_new_tokens=max_new_tokens)
+    response = model.answer(
+        doc.video, doc.prompt, query=doc.question, max_new_tokens=max_new_tokens, evidence=doc.evidence
+    )
     segments = tuple((s.start, s.end, s.score) for s in response.segments)
     return Prediction(doc.question_id, response.text, segments, time.perf_counter() - started)
 

@@ -17,6 +17,7 @@ Video-MME rows. Everything is deterministic for a given model; predictions files
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,7 @@ class StreamReplayEvalModel:
         query: str | None = None,
         top_k: int | None = None,
         max_new_tokens: int = 16,
+        evidence: Sequence[tuple[float, float]] = (),
     ) -> EvalResponse:
         index, kept = self.memory(Path(video), query or prompt)
         rows = torch.tensor(kept)
@@ -183,6 +185,7 @@ class StreamReplayEvalModel:
             variant=self.base.variant,
             top_k=top_k or self.base.variant.top_k or self.base.assistant.config.top_k,
             max_new_tokens=max_new_tokens,
+            evidence=evidence,
         )
 
 

@@ -19,6 +19,7 @@ from salova.model.focusfast import (
 from salova.model.losses import SimilarityLossOutput, margin_ranking_loss, similarity_loss
 from salova.model.modeling_salova import (
     MODULE_NAMES,
+    SalovaAnswerScores,
     SalovaCausalLMOutput,
     SalovaForCausalLM,
     SalovaGenerateOutput,
@@ -46,6 +47,7 @@ __all__ = [
     "SalovaCausalLMOutput",
     "SalovaConfig",
     "SalovaForCausalLM",
+    "SalovaAnswerScores",
     "SalovaGenerateOutput",
     "SalovaPreTrainedModel",
     "SalovaProcessor",

@@ -24,6 +24,7 @@ from transformers.activations import ACT2FN
 from transformers.configuration_utils import SubConfigSpec
 
 from salova.errors import ConfigError
+from salova.model.choices import CHOICE_ANSWERS
 
 __all__ = [
     "SalovaConfig",
@@ -170,6 +171,11 @@ class SalovaConfig(PreTrainedConfig):
             Visual blocks placed at the video placeholder, in order (paper Fig. 2: fast, then focus).
             ``["focus", "fast"]`` reproduces the released code; one pathway alone is the paper's
             ablation (Table 3).
+        choice_answer (`str`, defaults to `"letter"`):
+            How a multiple-choice prompt is answered (:data:`~salova.model.choices.CHOICE_ANSWERS`):
+            ``letter`` generates the option's letter (the paper); ``option`` scores each option's
+            text as the answer to the bare question and replies with the most likely one's letter
+            (set by training with ``data.answer_format: option``; ours).
         focusfast_timestamps (`bool`, defaults to `False`):
             Put each focus segment's time span (text tokens prepared by the processor) before its latents.
         projector_hidden_act (`str`, defaults to `"gelu"`):
@@ -226,6 +232,7 @@ class SalovaConfig(PreTrainedConfig):
     focus_top_k: int = 5
     focusfast_pathways: list[str] = field(default_factory=lambda: list(FOCUSFAST_PATHWAYS))
     focusfast_timestamps: bool = False
+    choice_answer: str = "letter"
     projector_hidden_act: str = "gelu"
 
     video_token_id: int | None = None
@@ -325,6 +332,8 @@ class SalovaConfig(PreTrainedConfig):
                 "focusfast_pathways must be a non-empty ordering without repeats of "
                 f"{list(FOCUSFAST_PATHWAYS)}, got {pathways!r}"
             )
+        if self.choice_answer not in CHOICE_ANSWERS:
+            raise ConfigError(f"choice_answer must be one of {list(CHOICE_ANSWERS)}, got {self.choice_answer!r}")
         if self.projector_hidden_act not in ACT2FN:
             raise ConfigError(
                 f"projector_hidden_act must be one of transformers' activations ({sorted(ACT2FN)}), "

@@ -43,7 +43,13 @@ from salova.model.focusfast import (
 )
 from salova.model.loading import component_config, load_part, pretrained_part
 from salova.model.losses import similarity_loss
-from salova.model.outputs import SalovaCausalLMOutput, SalovaGenerateOutput, SegmentEncoding, SegmentScores
+from salova.model.outputs import (
+    SalovaAnswerScores,
+    SalovaCausalLMOutput,
+    SalovaGenerateOutput,
+    SegmentEncoding,
+    SegmentScores,
+)
 from salova.model.router import SegmentRetrievalRouter
 from salova.model.selection import SelectorConfig, resolve_selector, select_subset
 from salova.model.towers import TEXT_BACKBONES, VISION_BACKBONES, TextFeatures, TextTower, VisionTower
@@ -535,6 +541,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         logits_to_keep: int = 0,
         pathways: Sequence[str] | None = None,
         retrieval_only: bool = False,
+        selector: str | SelectorConfig | None = None,
     ) -> SalovaCausalLMOutput:
         """Training/evaluation forward over a batch of videos with one prompt each.
 
@@ -554,6 +561,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             pathways: FocusFast pathways for this call; ``config.focusfast_pathways`` when omitted.
             retrieval_only: encode and route only: the LLM is not run, ``loss`` is the weighted
                 similarity loss and ``logits`` is ``None`` (router and connector warm-up).
+            selector: how the router's scores choose the focus segments (see :meth:`select_segments`).
 
         Returns:
             :class:`SalovaCausalLMOutput`.
@@ -584,6 +592,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             segment_timestamp_mask=segment_timestamp_mask,
             top_k=top_k,
             pathways=pathways,
+            selector=selector,
         )
         inputs = routing.inputs
         outputs = self.language_model(
@@ -630,6 +639,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
         top_k: int | None = None,
         pathways: Sequence[str] | None = None,
         selector: str | SelectorConfig | None = None,
+        segment_labels: Sequence[torch.Tensor] | None = None,
         **generate_kwargs: Any,
     ) -> SalovaGenerateOutput:
         """Answer prompts about videos: route with the queries, read the top-K segments, generate.
@@ -648,6 +658,9 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
                 ``config.focusfast_pathways`` when omitted.
             selector: how the router's scores choose the focus segments: ``topk`` (default) or ``seal``,
                 or a :class:`~salova.model.selection.SelectorConfig` (see :meth:`select_segments`).
+            segment_labels: per video a ``(num_queries_b, num_segments_b)`` 0/1 matrix: the labelled
+                segments are read first and the router's best fill the rest of the top-K (the
+                oracle-focus diagnostic, teacher forcing as in training).
             **generate_kwargs: passed to the LLM's ``generate`` (``max_new_tokens``, ``do_sample``...);
                 ``generation_config`` defaults to this model's.
 
@@ -667,7 +680,7 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             query_input_ids=query_input_ids,
             query_attention_mask=query_attention_mask,
             queries_per_video=queries_per_video,
-            segment_labels=None,
+            segment_labels=segment_labels,
             segment_timestamp_ids=segment_timestamp_ids,
             segment_timestamp_mask=segment_timestamp_mask,
             top_k=top_k,
@@ -687,4 +700,65 @@ class SalovaForCausalLM(SalovaPreTrainedModel, GenerationMixin):
             sequences=sequences,
             selected_segments=routing.selected,
             segment_scores=None if routing.scores is None else routing.scores.logits,
+        )
+
+    @torch.no_grad()
+    def score_answers(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor,
+        answer_lengths: Sequence[int],
+        *,
+        segment_encodings: SegmentEncoding,
+        query_input_ids: torch.LongTensor | None = None,
+        query_attention_mask: torch.LongTensor | None = None,
+        queries_per_video: torch.LongTensor | None = None,
+        segment_labels: Sequence[torch.Tensor] | None = None,
+        segment_timestamp_ids: torch.LongTensor | None = None,
+        segment_timestamp_mask: torch.LongTensor | None = None,
+        top_k: int | None = None,
+        pathways: Sequence[str] | None = None,
+        selector: str | SelectorConfig | None = None,
+    ) -> SalovaAnswerScores:
+        """Log-likelihood of candidate answers: each prompt ends with its answer's ``answer_lengths[i]``
+        tokens, scored given the video (routed and read as :meth:`generate` reads it) and the rest.
+
+        Used to answer a multiple-choice prompt by its options' likelihood (``config.choice_answer``,
+        :mod:`salova.model.choices`): one row per option, the same video in each.
+
+        Raises:
+            ValueError: an answer length outside ``[1, prompt length)``.
+        """
+        valid = attention_mask.bool()
+        lengths = [int(n) for n in answer_lengths]
+        if len(lengths) != input_ids.shape[0]:
+            raise ValueError(f"got {len(lengths)} answer lengths for {input_ids.shape[0]} prompts")
+        for row, n in enumerate(lengths):
+            if not 1 <= n < int(valid[row].sum()):
+                raise ValueError(f"answer length {n} of prompt {row} must be in [1, {int(valid[row].sum())})")
+        out = self(
+            input_ids,
+            attention_mask,
+            segment_encodings=segment_encodings,
+            query_input_ids=query_input_ids,
+            query_attention_mask=query_attention_mask,
+            queries_per_video=queries_per_video,
+            segment_labels=segment_labels,
+            segment_timestamp_ids=segment_timestamp_ids,
+            segment_timestamp_mask=segment_timestamp_mask,
+            top_k=top_k,
+            pathways=pathways,
+            selector=selector,
+            logits_to_keep=max(lengths) + 1,
+        )
+        log_probs = out.logits.float().log_softmax(dim=-1)
+        scores = []
+        for row, n in enumerate(lengths):
+            # The assembly left-pads, so every row's answer ends the sequence.
+            answer = input_ids[row][valid[row]][-n:]
+            scores.append(log_probs[row, -n - 1 : -1].gather(-1, answer[:, None]).sum())
+        return SalovaAnswerScores(
+            log_likelihoods=torch.stack(scores),
+            selected_segments=out.selected_segments,
+            segment_scores=out.router_logits,
         )

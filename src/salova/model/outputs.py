@@ -9,7 +9,7 @@ import torch
 from transformers.cache_utils import Cache
 from transformers.utils import ModelOutput
 
-__all__ = ["SegmentEncoding", "SegmentScores", "SalovaCausalLMOutput", "SalovaGenerateOutput"]
+__all__ = ["SegmentEncoding", "SegmentScores", "SalovaCausalLMOutput", "SalovaGenerateOutput", "SalovaAnswerScores"]
 
 
 @dataclass
@@ -131,5 +131,23 @@ class SalovaGenerateOutput(ModelOutput):
     """
 
     sequences: torch.LongTensor | None = None
+    selected_segments: tuple[torch.LongTensor, ...] | None = None
+    segment_scores: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class SalovaAnswerScores(ModelOutput):
+    """Output of :meth:`SalovaForCausalLM.score_answers`.
+
+    Args:
+        log_likelihoods (`torch.FloatTensor` of shape `(batch,)`):
+            Summed log-probability of each prompt's answer tokens given the video and what precedes them.
+        selected_segments (`tuple[torch.LongTensor]`, `(K_b,)` per video):
+            Segments read, ascending.
+        segment_scores (`tuple[torch.FloatTensor]`, `(num_queries_b, num_segments_b)` per video, *optional*):
+            Router scores (``None`` when no query was given).
+    """
+
+    log_likelihoods: torch.FloatTensor | None = None
     selected_segments: tuple[torch.LongTensor, ...] | None = None
     segment_scores: tuple[torch.FloatTensor, ...] | None = None

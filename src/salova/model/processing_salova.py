@@ -364,6 +364,22 @@ class SalovaProcessor:
             labels += ids if trainable else [IGNORE_INDEX] * len(ids)
         return input_ids, labels
 
+    def tokenize_answers(self, question: str, answers: Sequence[str]) -> dict[str, Any]:
+        """One prompt per candidate answer (the question asked, the answer given), for
+        :meth:`~salova.model.SalovaForCausalLM.score_answers`.
+
+        Returns:
+            ``input_ids`` and ``attention_mask`` (right padded), and ``answer_lengths``: the
+            answer's labelled tokens (its text and end of turn) that end each prompt.
+        """
+        rows, lengths = [], []
+        for answer in answers:
+            ids, labels = self.tokenize_conversation(self.build_conversation(question, answer))
+            rows.append(ids)
+            lengths.append(sum(label != IGNORE_INDEX for label in labels))
+        input_ids, attention_mask = _pad(rows, self.pad_token_id)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "answer_lengths": lengths}
+
     @staticmethod
     def default_queries(conversation: Sequence[Message], video_token: str) -> list[str]:
         """The router queries of a conversation: its user turns without the placeholder."""

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from salova.errors import ConfigError
+from salova.model.choices import CHOICE_ANSWERS
 from salova.synth.vocab import SHAPES
 from salova.train.stages import STAGES, get_stage
 from salova.video.config import RESIZE_MODES
@@ -75,6 +76,10 @@ SCHEDULES = ("cosine", "constant")
 SAMPLE_UNITS = ("query", "video")
 """``query``: one sample per (video, query), i.e. one turn pair and one row of the labels;
 ``video``: one sample per video with all its turns (a multi-turn conversation) and all queries."""
+ANSWER_FORMATS = CHOICE_ANSWERS
+"""How a multiple-choice turn is taught: ``letter``, the prompt with its options -> the letter (the
+paper); ``option``, the bare question -> the chosen option's text (ours), and the checkpoint then
+answers multiple-choice prompts by the options' likelihood (``SalovaConfig.choice_answer``)."""
 QUERY_SOURCES = ("auto", "queries", "prompts", "questions")
 """Text the router scores segments against: the record's ``queries`` (captions), its ``prompts``
 (the human turns), its ``questions`` (the bare question of a multiple-choice prompt laid out as
@@ -294,6 +299,8 @@ class DataConfig(FrameDataConfig):
     """One of :data:`QUERY_SOURCES`."""
     max_frames_per_segment: int = 0
     """Frames kept per segment, spread evenly (bounds memory on long segments); 0 keeps all."""
+    answer_format: str = "letter"
+    """One of :data:`ANSWER_FORMATS`; read for ``qa`` records."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -302,6 +309,9 @@ class DataConfig(FrameDataConfig):
         _check(self.sample_unit in SAMPLE_UNITS, "sample_unit", self.sample_unit, f"one of {list(SAMPLE_UNITS)}")
         _check(self.query_source in QUERY_SOURCES, "query_source", self.query_source, f"one of {list(QUERY_SOURCES)}")
         _check(self.max_frames_per_segment >= 0, "max_frames_per_segment", self.max_frames_per_segment, ">= 0")
+        _check(
+            self.answer_format in ANSWER_FORMATS, "answer_format", self.answer_format, f"one of {list(ANSWER_FORMATS)}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

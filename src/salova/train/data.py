@@ -41,6 +41,7 @@ from salova.data.pipeline import prompt_question
 from salova.data.schema import GPT, HUMAN, Record, read_records
 from salova.errors import ConfigError, DataError, PathError
 from salova.fileio import atomic_path
+from salova.model.choices import parse_options
 from salova.train.config import DataConfig, FrameDataConfig
 from salova.video import SamplingConfig, VideoDecoder
 from salova.video.ingest import FrameSampler
@@ -323,8 +324,10 @@ class RecordDataset(Dataset):
         texts = self._query_texts(record)
         conversation = []
         for q in queries:
-            for turn in record.conversations[2 * q : 2 * q + 2]:
-                conversation.append({"role": ROLES[turn.speaker], "content": turn.value})
+            human, answer = (turn.value for turn in record.conversations[2 * q : 2 * q + 2])
+            if self.config.answer_format == "option":
+                human, answer = option_turn(human, answer)
+            conversation += [{"role": ROLES[HUMAN], "content": human}, {"role": ROLES[GPT], "content": answer}]
         return Example(
             frames=segment_frames(video, spans, self.config.max_frames_per_segment),
             conversation=conversation,
@@ -332,6 +335,15 @@ class RecordDataset(Dataset):
             labels=np.asarray([record.labels[q] for q in queries], dtype=np.int64),
             timestamps=spans,
         )
+
+
+def option_turn(prompt: str, answer: str) -> tuple[str, str]:
+    """A multiple-choice turn as ``data.answer_format: option`` teaches it: the bare question -> the
+    chosen option's text; any other turn unchanged."""
+    options = parse_options(prompt)
+    if answer.strip() not in options:
+        return prompt, answer
+    return prompt_question(prompt), options[answer.strip()]
 
 
 class RecordCollator:

@@ -441,6 +441,8 @@ def build_stage_model(config: TrainConfig) -> StageModel:
         "connector_max_token_drop": config.max_token_drop,
         "similarity_loss_weight": config.similarity_loss_weight,
     }
+    if config.data.task == "qa":
+        overrides["choice_answer"] = config.data.answer_format  # the checkpoint answers as it was taught
     if config.init_from is not None:
         init = Path(config.init_from)
         if (init / "checkpoints").is_dir() and not (init / STATE_FILE).is_file():
