@@ -257,25 +257,9 @@ def answer_from_encoding(
     pathways = None if variant.pathways is None else list(variant.pathways)
     options = parse_options(prompt) if model.config.choice_answer == "option" else {}
     if options:
-        candidates = processor.tokenize_answers(query or prompt, list(options.values()))
-        count = len(options)
-        # One row per option, each with the same video (timestamps are one row per segment).
-        repeated = {key: value.repeat(count, 1) for key, value in kwargs.items() if key != "segment_labels"}
-        if "segment_labels" in kwargs:
-            repeated["segment_labels"] = kwargs["segment_labels"] * count
-        if variant.routing:
-            repeated["queries_per_video"] = torch.ones(count, dtype=torch.long, device=device)
-        out = model.score_answers(
-            candidates["input_ids"].to(device),
-            candidates["attention_mask"].to(device),
-            candidates["answer_lengths"],
-            segment_encodings=type(encoding).cat([encoding] * count),
-            top_k=top_k,
-            pathways=pathways,
-            selector=variant.selector,
-            **repeated,
+        text, out = _likeliest_option(
+            model, processor, encoding, query or prompt, options, top_k, pathways, variant.selector, kwargs
         )
-        text = list(options)[int(out.log_likelihoods.argmax())]
     else:
         ids, _ = processor.tokenize_conversation(processor.build_conversation(prompt))
         input_ids = torch.tensor([ids], device=device)
@@ -300,6 +284,34 @@ def answer_from_encoding(
         for i, (start, end) in enumerate(spans)
     )
     return EvalResponse(text, segments)
+
+
+def _likeliest_option(model, processor, encoding, question, options, top_k, pathways, selector, routing):
+    """The letter of the option whose text is the likeliest answer to ``question``, and the scores.
+
+    One row per option, each with the same video and the same ``routing`` inputs (queries, labels,
+    timestamps of one video), so every option is scored on the same segments.
+    """
+    device = encoding.latents.device
+    count = len(options)
+    candidates = processor.tokenize_answers(question, list(options.values()))
+    # Queries are one row per video and timestamps one row per segment: both repeat per option.
+    repeated = {key: value.repeat(count, 1) for key, value in routing.items() if key != "segment_labels"}
+    if "segment_labels" in routing:
+        repeated["segment_labels"] = routing["segment_labels"] * count
+    if "query_input_ids" in routing:
+        repeated["queries_per_video"] = torch.ones(count, dtype=torch.long, device=device)
+    out = model.score_answers(
+        candidates["input_ids"].to(device),
+        candidates["attention_mask"].to(device),
+        candidates["answer_lengths"],
+        segment_encodings=type(encoding).cat([encoding] * count),
+        top_k=top_k,
+        pathways=pathways,
+        selector=selector,
+        **repeated,
+    )
+    return list(options)[int(out.log_likelihoods.argmax())], out
 
 
 @dataclass(frozen=True)
