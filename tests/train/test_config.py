@@ -50,6 +50,7 @@ def test_paper_yamls_hold_table_5_and_agree_with_the_stage_table(stage):
     "name",
     [
         "stage0-synthetic.yaml",
+        "stage0-synthetic-shapes.yaml",
         "synthetic-stage1.yaml",
         "synthetic-stage1-align.yaml",
         "synthetic-stage1_5.yaml",

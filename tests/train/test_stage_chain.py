@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from train_helpers import LORA, components, losses, salova_config, stage0_config, trained_weights
@@ -96,6 +97,34 @@ def test_stage_0_with_world_groups_and_the_attribute_loss_saves_a_plain_clip(syn
     saved = load_file(str(output / "model.safetensors"))
     assert not any("heads" in key for key in saved)
     CLIPModel.from_pretrained(output)  # loads with no missing or unexpected weights
+
+
+def test_stage_0_warms_up_on_the_attribute_loss_alone_then_adds_infonce(synthetic, tmp_path):
+    """The first epoch (attribute_warmup) trains on the shape head alone; the second on InfoNCE
+    plus every head."""
+    output = tmp_path / "stage0"
+    data = {"corpus": str(synthetic.corpus), "world_scenes": 8, "world_group": 1}
+    weights = {"background": 1.0, "pattern": 1.0, "shape": 2.0, "color": 1.0, "size": 1.0}
+    warmup = {"epochs": 1, "weights": {"shape": 1.0}}
+    config = stage0_config(
+        synthetic.corpus,
+        output,
+        max_steps=None,
+        epochs=2,
+        data=data,
+        attribute_weights=weights,
+        attribute_warmup=warmup,
+    )
+    run_stage(config_from_dict(config))
+    rows = read_metrics(output)
+    warming = [row for row in rows if row["epoch"] <= 1]
+    after = [row for row in rows if row["epoch"] > 1]
+    assert warming and after
+    assert all(row["loss"] == pytest.approx(row["attribute_loss"]) for row in warming)
+    assert all(row["loss"] == pytest.approx(row["clip_loss"] + row["attribute_loss"]) for row in after)
+    assert all(row["clip_loss"] > 0.1 for row in after)
+    # the warm-up weighs shape only; the heads' loss jumps when the other groups join
+    assert after[0]["attribute_loss"] > 2 * warming[-1]["attribute_loss"]
 
 
 def test_a_retrieval_stage_trains_connector_and_router_without_running_the_llm(synthetic, tmp_path, monkeypatch):

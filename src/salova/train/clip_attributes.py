@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import CLIPModel
+from transformers.models.clip.modeling_clip import CLIPOutput
 
 from salova.model.configuration_salova import SalovaConfig
 from salova.synth import SynthScene
@@ -97,14 +98,24 @@ def attribute_loss(
 
 
 class AttributeClip(nn.Module):
-    """A CLIP pair with linear attribute heads, for stage 0 training only (save ``.clip``)."""
+    """A CLIP pair with linear attribute heads, for stage 0 training only (save ``.clip``).
+
+    While :attr:`warming_up` is set, the loss is the attribute loss under ``warmup_weights`` alone;
+    otherwise InfoNCE plus the attribute loss under ``weights``.
+    """
 
     def __init__(
-        self, clip: CLIPModel, weights: Mapping[str, float], feature_layer: int = SalovaConfig.vision_feature_layer
+        self,
+        clip: CLIPModel,
+        weights: Mapping[str, float],
+        feature_layer: int = SalovaConfig.vision_feature_layer,
+        warmup_weights: Mapping[str, float] | None = None,
     ):
         super().__init__()
         self.clip = clip
         self.weights = dict(weights)
+        self.warmup_weights = dict(warmup_weights or {})
+        self.warming_up = False
         self.feature_layer = feature_layer
         self.heads = nn.Linear(clip.config.vision_config.hidden_size, NUM_ATTRIBUTES)
 
@@ -114,8 +125,9 @@ class AttributeClip(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         attributes: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """Returns the pair's InfoNCE output, the weighted attribute loss and each group's accuracy."""
+    ) -> tuple[torch.Tensor, CLIPOutput, torch.Tensor, dict[str, float]]:
+        """Returns the loss to train on, the pair's InfoNCE output, the weighted attribute loss and
+        each group's accuracy."""
         out = self.clip(
             pixel_values=pixel_values,
             input_ids=input_ids,
@@ -124,5 +136,7 @@ class AttributeClip(nn.Module):
             output_hidden_states=True,
         )
         features = out.vision_model_output.hidden_states[self.feature_layer][:, 1:].mean(dim=1)
-        loss, accuracy = attribute_loss(self.heads(features), attributes, self.weights)
-        return out, loss, accuracy
+        weights = self.warmup_weights if self.warming_up else self.weights
+        attribute, accuracy = attribute_loss(self.heads(features), attributes, weights)
+        loss = attribute if self.warming_up else out.loss + attribute
+        return loss, out, attribute, accuracy

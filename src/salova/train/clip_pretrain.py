@@ -18,7 +18,9 @@ object colour and differ in the object's shape (``data.world_group``). A corpus 
 scenes can be told apart by background and colour alone; fresh scenes cannot be memorised, and a
 group in one batch can only be matched to its captions by what the objects look like. With
 ``attribute_weights``, linear heads on the tower's features also learn the world's labels of each
-frame (:mod:`salova.train.clip_attributes`); they are dropped when the folder is saved.
+frame (:mod:`salova.train.clip_attributes`); they are dropped when the folder is saved. With
+``attribute_warmup``, the first epochs train on some of those labels alone (shape, which the tower
+otherwise learns last), without InfoNCE.
 """
 
 from __future__ import annotations
@@ -281,8 +283,7 @@ def clip_step(model: torch.nn.Module, inputs: dict[str, Any]) -> StepOutput:
     """InfoNCE over the micro-batch, plus the attribute loss when the batch carries attributes;
     image -> text top-1 accuracy as the retrieval metric (and each attribute group's accuracy)."""
     if "attributes" in inputs:
-        out, attribute_loss, accuracy = model(**inputs)
-        loss = out.loss + attribute_loss
+        loss, out, attribute_loss, accuracy = model(**inputs)
         means = {"clip_loss": out.loss.item(), "attribute_loss": attribute_loss.item()}
         means |= {f"{name}_acc": value for name, value in accuracy.items()}
     else:
@@ -334,7 +335,12 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
         )
         clip = build_clip(config.model, tokenizer)
         heads = any(config.attribute_weights.values())
-        model = AttributeClip(clip, config.attribute_weights) if heads else clip
+        warmup = config.attribute_warmup
+        model = AttributeClip(clip, config.attribute_weights, warmup_weights=warmup.weights) if heads else clip
+
+        def on_epoch(epoch: int) -> None:
+            model.warming_up = epoch < warmup.epochs
+
         videos_root = corpus.root / VIDEOS_DIR
         cache = frame_cache_for(config.data, videos_root, config.model.image_size)
         dataset = SceneDataset(
@@ -362,6 +368,7 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
             step_fn=clip_step,
             save_model=lambda folder: save_clip(clip, tokenizer, folder),
             num_workers=config.data.num_workers,
+            on_epoch=on_epoch if heads and warmup.epochs else None,
         )
 
     return run_training(config, setup, resume=resume, progress=progress)

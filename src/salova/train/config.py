@@ -53,6 +53,7 @@ __all__ = [
     "FrameDataConfig",
     "DataConfig",
     "ClipTowerConfig",
+    "AttributeWarmupConfig",
     "ClipModelConfig",
     "ClipDataConfig",
     "RunConfig",
@@ -541,6 +542,41 @@ class TrainConfig(RunConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AttributeWarmupConfig:
+    """Stage 0's first epochs, trained on the attribute loss alone."""
+
+    epochs: int = 0
+    """Epochs at the start of the run in which the tower learns from the attribute heads only, with
+    ``weights`` and without InfoNCE (0: none). Trained on every attribute at once, the tower learns
+    background, then colour, then size, and shape last; shape first, it learns shape and keeps it
+    while it learns the rest (docs/training.md, "Teaching the tower shapes")."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Attribute weights of those epochs, keyed as ``attribute_weights`` (one at least above 0)."""
+
+    def __post_init__(self) -> None:
+        _check(
+            isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs >= 0,
+            "attribute_warmup.epochs",
+            self.epochs,
+            "an integer >= 0",
+        )
+        _check_attribute_weights("attribute_warmup.weights", self.weights)
+        if self.epochs:
+            _check(any(self.weights.values()), "attribute_warmup.weights", self.weights, "a weight above 0")
+
+
+def _check_attribute_weights(key: str, weights: dict[str, float]) -> None:
+    for name, weight in weights.items():
+        _check(name in ATTRIBUTE_NAMES, key, name, f"keyed by {list(ATTRIBUTE_NAMES)}")
+        _check(
+            isinstance(weight, int | float) and weight >= 0 and math.isfinite(weight),
+            f"{key}.{name}",
+            weight,
+            "a number >= 0",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClipPretrainConfig(RunConfig):
     """Stage 0: contrastive pre-training of a small CLIP pair on a synthetic corpus."""
 
@@ -557,16 +593,26 @@ class ClipPretrainConfig(RunConfig):
     never needs the shape, and even with the heads it learns shape last, so shape weighs more. The
     heads are dropped; the saved folder is a plain CLIP."""
 
+    attribute_warmup: AttributeWarmupConfig = field(default_factory=AttributeWarmupConfig)
+    """First epochs in which only the attribute heads teach the tower (none by default)."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.stage == "0", "stage", self.stage, "0 for the CLIP pre-training")
-        for name, weight in self.attribute_weights.items():
-            _check(name in ATTRIBUTE_NAMES, "attribute_weights", name, f"keyed by {list(ATTRIBUTE_NAMES)}")
+        _check_attribute_weights("attribute_weights", self.attribute_weights)
+        warmup = self.attribute_warmup
+        if warmup.epochs:
             _check(
-                isinstance(weight, int | float) and weight >= 0 and math.isfinite(weight),
-                f"attribute_weights.{name}",
-                weight,
-                "a number >= 0",
+                any(self.attribute_weights.values()),
+                "attribute_weights",
+                self.attribute_weights,
+                "set when attribute_warmup.epochs is (the heads train on after the warm-up)",
+            )
+            _check(
+                self.max_steps is not None or warmup.epochs < self.epochs,
+                "attribute_warmup.epochs",
+                warmup.epochs,
+                f"fewer than epochs ({self.epochs})",
             )
         if self.optim.lr_towers is not None:
             raise ConfigError("optim.lr_towers does not apply to stage 0: the whole CLIP pair learns at optim.lr")

@@ -127,6 +127,9 @@ class Trainee:
     """Writes the trained model into a folder (called on the main process)."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    on_epoch: Callable[[int], None] | None = None
+    """Called with each micro-batch's epoch before its forward pass (a stage whose training changes
+    with the epoch, such as stage 0's attribute warm-up)."""
 
 
 Setup = Callable[[Session, bool], Trainee]
@@ -307,6 +310,8 @@ def fit(
             for _ in range(plan.accumulation):
                 micro = next(batches)  # batch
                 torch.manual_seed(micro.seed)
+                if trainee.on_epoch is not None:
+                    trainee.on_epoch(micro.epoch)
                 with accelerator.accumulate(prepared):
                     out = step_fn(prepared, send_to_device(micro.inputs, session.device))  # forward
                     # backward; accelerate scales the loss by 1 / accumulation (DeepSpeed: the engine does)
