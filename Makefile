@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/connector.py
 	$(BIN)/python bench/build_data.py
 	$(BIN)/python bench/ask.py
+	$(BIN)/python bench/tower_cache.py
 
 # The synthetic preset, end to end (docs/results/synthetic.md): a training corpus of the quiet
 # synthetic world (one object per scene, no words; seeds below the held-out range), stage 0, the data

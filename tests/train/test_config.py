@@ -114,6 +114,8 @@ def test_the_stage_table_fills_what_a_yaml_leaves_out():
         ({"objective": "retrieval", "similarity_loss_weight": 0}, "similarity_loss_weight must be > 0 with objective"),
         ({"objective": "retrieval", "trainable": ["router", "projector"]}, "trainable cannot list ['projector']"),
         ({"data": {"records": "d", "query_source": "x"}}, "data.query_source must be one of"),
+        ({"tower_cache_mb": -1}, "tower_cache_mb must be an integer >= 0, got -1"),
+        ({"tower_cache_mb": 64, "trainable": ["vision_tower", "connector"]}, "but trainable lists vision_tower"),
     ],
 )
 def test_invalid_configs_name_the_key(changes, message):

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import LORA, components, losses, salova_config, stage0_config, trained_weights
 
+from salova.errors import ConfigError
 from salova.train import config_from_dict, load_trained, run_stage
 from salova.train.logs import read_metrics
 from salova.train.weights import ADAPTER_DIR, LANGUAGE_MODEL_SOURCE_FILE, PARTS_WEIGHTS_FILE
@@ -125,6 +126,23 @@ def test_stage_0_warms_up_on_the_attribute_loss_alone_then_adds_infonce(syntheti
     assert all(row["clip_loss"] > 0.1 for row in after)
     # the warm-up weighs shape only; the heads' loss jumps when the other groups join
     assert after[0]["attribute_loss"] > 2 * warming[-1]["attribute_loss"]
+
+
+def test_a_warm_up_as_long_as_a_max_steps_run_is_refused_once_the_data_is_counted(synthetic, tmp_path):
+    # 11 corpus scenes + 8 world scenes in global batches of 8: 2 steps per epoch.
+    output = tmp_path / "stage0"
+    config = stage0_config(
+        synthetic.corpus,
+        output,
+        max_steps=2,
+        data={"corpus": str(synthetic.corpus), "world_scenes": 8, "world_group": 1},
+        attribute_weights={"shape": 1.0},
+        attribute_warmup={"epochs": 1, "weights": {"shape": 1.0}},
+    )
+    message = r"attribute_warmup.epochs must be fewer than the run's epochs \(max_steps 2 of 2 steps per epoch\), got 1"
+    with pytest.raises(ConfigError, match=message):
+        run_stage(config_from_dict(config))
+    assert not output.exists()
 
 
 def test_a_retrieval_stage_trains_connector_and_router_without_running_the_llm(synthetic, tmp_path, monkeypatch):

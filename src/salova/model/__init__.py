@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from salova.model.configuration_salova import SalovaConfig
 from salova.model.connector import ConnectorOutput, SpatioTemporalConnector, kept_token_counts, token_drop_rate
+from salova.model.feature_cache import FrameFeatureCache
 from salova.model.focusfast import (
     IGNORE_INDEX,
     FocusFastInputs,
@@ -42,6 +43,7 @@ __all__ = [
     "ConnectorOutput",
     "FocusFastInputs",
     "FocusFastProjector",
+    "FrameFeatureCache",
     "RouterOutput",
     "SELECTORS",
     "SalovaCausalLMOutput",

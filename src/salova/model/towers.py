@@ -34,6 +34,7 @@ from transformers import (
 
 from salova.errors import ConfigError
 from salova.model.configuration_salova import SalovaConfig
+from salova.model.feature_cache import FrameFeatureCache
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class VisionTower(_Tower):
         self.image_size = config.vision_config.image_size
         self.grid_size = config.patch_grid_size
         self.tokens_per_frame = config.tokens_per_frame
+        self.feature_cache: FrameFeatureCache | None = None
+        """Kept features of frames already encoded (training with a frozen tower); ``None``: off."""
 
     def pool(self, patch_tokens: torch.Tensor) -> torch.Tensor:
         """Average-pool patch tokens over ``pool_stride x pool_stride`` cells of the patch grid.
@@ -128,12 +131,20 @@ class VisionTower(_Tower):
 
         Raises:
             ValueError: the frames do not have the tower's input size.
+            RuntimeError: a ``feature_cache`` is attached while the tower trains.
         """
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != (3, self.image_size, self.image_size):
             raise ValueError(
                 f"pixel_values must have shape (frames, 3, {self.image_size}, {self.image_size}), "
                 f"got {tuple(pixel_values.shape)}"
             )
+        if self.feature_cache is None:
+            return self._encode(pixel_values)
+        if any(parameter.requires_grad for parameter in self.backbone.parameters()):
+            raise RuntimeError("the vision tower trains, so its features cannot be kept: detach its feature_cache")
+        return self.feature_cache.features(pixel_values, self._encode)
+
+    def _encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         dtype = next(self.backbone.parameters()).dtype
         chunks = []
         with _grad_context(self.backbone):

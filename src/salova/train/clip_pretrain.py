@@ -38,6 +38,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from torch.utils.data import Dataset
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
 
+from salova.errors import ConfigError
 from salova.model.processing_salova import IMAGE_NORMALIZATION, MAX_PIXEL_VALUE
 from salova.synth import SynthConfig, SynthCorpus, SynthVideo, load_corpus, render_frame
 from salova.synth.questions import reference_phrases
@@ -312,6 +313,19 @@ def save_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, folder: str 
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
 
 
+def _check_warmup_fits(config: ClipPretrainConfig, num_samples: int) -> None:
+    """With ``max_steps``, the run's length in epochs is known only once the data is counted."""
+    warmup_epochs = config.attribute_warmup.epochs
+    if not warmup_epochs or config.max_steps is None:
+        return
+    steps_per_epoch = max(1, num_samples // config.global_batch_size)
+    if warmup_epochs * steps_per_epoch >= config.max_steps:
+        raise ConfigError(
+            f"attribute_warmup.epochs must be fewer than the run's epochs (max_steps {config.max_steps} of "
+            f"{steps_per_epoch} steps per epoch), got {warmup_epochs}"
+        )
+
+
 def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress: bool = False) -> TrainSummary:
     """Run stage 0: train a CLIP pair on a synthetic corpus and save it as a CLIP folder.
 
@@ -352,6 +366,7 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
             world_scenes=config.data.world_scenes,
             world_group=config.data.world_group,
         )
+        _check_warmup_fits(config, len(dataset))
         with session.accelerator.main_process_first():
             cache.prepare(videos_root, dataset.videos(), progress=progress)
         logger.info(

@@ -30,7 +30,9 @@ from torch.utils.data import Dataset
 
 from salova.errors import CheckpointError, ConfigError
 from salova.fileio import atomic_write_text, dotted_keys
+from salova.model.feature_cache import FrameFeatureCache
 from salova.model.focusfast import TokenType
+from salova.model.towers import VisionTower
 from salova.train.alignment import WordAlignment, content_vocabulary
 from salova.train.checkpoint import (
     STATE_FILE,
@@ -439,6 +441,25 @@ def alignment_step(model: nn.Module, inputs: dict[str, Any]) -> StepOutput:
     )
 
 
+def keep_tower_features(tower: VisionTower, megabytes: int) -> None:
+    """Attach a :class:`~salova.model.FrameFeatureCache` of ``megabytes`` MiB to a frozen vision tower.
+
+    Raises:
+        ConfigError: the tower trains or has dropout (its features would not repeat).
+    """
+    if any(parameter.requires_grad for parameter in tower.parameters()):
+        raise ConfigError("tower_cache_mb needs a frozen vision tower, but its weights train")
+    backbone = tower.backbone.config
+    dropout = {
+        name: getattr(backbone, name) for name in ("dropout", "attention_dropout") if getattr(backbone, name, 0.0)
+    }
+    dropout.update({name: m.p for name, m in tower.named_modules() if isinstance(m, nn.Dropout) and m.p > 0})
+    if dropout:
+        raise ConfigError(f"tower_cache_mb needs a vision tower without dropout, got {dropout}")
+    tower.feature_cache = FrameFeatureCache(megabytes * 2**20)
+    logger.info("keeping the frozen vision tower's frame features (up to %d MiB)", megabytes)
+
+
 def build_stage_model(config: TrainConfig) -> StageModel:
     """The model of a SALOVA stage: loaded or assembled, with this stage's settings, trainable parts and LoRA."""
     overrides = {
@@ -456,6 +477,8 @@ def build_stage_model(config: TrainConfig) -> StageModel:
     else:
         stage_model = assemble_model(config.model, overrides)
     prepare_for_stage(stage_model, config.trainable, config.lora)
+    if config.tower_cache_mb:
+        keep_tower_features(stage_model.model.vision_tower, config.tower_cache_mb)
     if config.gradient_checkpointing:
         model = stage_model.model
         # Non-reentrant: frozen inputs need no grad hooks, and the recompute keeps the RNG state.
