@@ -82,6 +82,11 @@ class _Tower(nn.Module):
     def hidden_size(self) -> int:
         return self.backbone.config.hidden_size
 
+    @property
+    def trains(self) -> bool:
+        """Whether any of the backbone's weights is trainable."""
+        return any(parameter.requires_grad for parameter in self.backbone.parameters())
+
 
 class VisionTower(_Tower):
     """Frame encoder + 2x2 average pooling.
@@ -140,7 +145,7 @@ class VisionTower(_Tower):
             )
         if self.feature_cache is None:
             return self._encode(pixel_values)
-        if any(parameter.requires_grad for parameter in self.backbone.parameters()):
+        if self.trains:
             raise RuntimeError("the vision tower trains, so its features cannot be kept: detach its feature_cache")
         return self.feature_cache.features(pixel_values, self._encode)
 

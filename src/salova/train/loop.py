@@ -447,7 +447,7 @@ def keep_tower_features(tower: VisionTower, megabytes: int) -> None:
     Raises:
         ConfigError: the tower trains or has dropout (its features would not repeat).
     """
-    if any(parameter.requires_grad for parameter in tower.parameters()):
+    if tower.trains:
         raise ConfigError("tower_cache_mb needs a frozen vision tower, but its weights train")
     backbone = tower.backbone.config
     dropout = {
