@@ -28,6 +28,10 @@ def frame_keys(pixel_values: torch.Tensor) -> list[bytes]:
     return [hashlib.blake2b(memoryview(row), digest_size=16).digest() for row in flat]
 
 
+def _nbytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
 class FrameFeatureCache:
     """Least-recently-used store of per-frame tower features, keyed by the frames' pixels.
 
@@ -52,14 +56,13 @@ class FrameFeatureCache:
         return len(self._entries)
 
     def _keep(self, key: bytes, features: torch.Tensor) -> None:
-        size = features.numel() * features.element_size()
-        if size > self.max_bytes:
+        if _nbytes(features) > self.max_bytes:
             return
         self._entries[key] = features
-        self.bytes += size
+        self.bytes += _nbytes(features)
         while self.bytes > self.max_bytes:
             _, dropped = self._entries.popitem(last=False)
-            self.bytes -= dropped.numel() * dropped.element_size()
+            self.bytes -= _nbytes(dropped)
 
     def features(self, pixel_values: torch.Tensor, encode: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """The features of ``pixel_values``: kept ones looked up, the others encoded in one call and kept.

@@ -46,7 +46,7 @@ from salova.synth.world import sample_scene_group
 from salova.synth.writer import VIDEOS_DIR
 from salova.train.clip_attributes import AttributeClip, scene_attributes
 from salova.train.config import ClipModelConfig, ClipPretrainConfig
-from salova.train.data import FrameCache, frame_cache_for, segment_frames
+from salova.train.data import BatchPlan, FrameCache, frame_cache_for, segment_frames
 from salova.train.distributed import Session
 from salova.train.loop import StepOutput, Trainee, TrainSummary, run_training
 from salova.video.ingest import fit_frame
@@ -313,12 +313,12 @@ def save_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, folder: str 
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
 
 
-def _check_warmup_fits(config: ClipPretrainConfig, num_samples: int) -> None:
+def _check_warmup_fits(config: ClipPretrainConfig, plan: BatchPlan) -> None:
     """With ``max_steps``, the run's length in epochs is known only once the data is counted."""
     warmup_epochs = config.attribute_warmup.epochs
     if not warmup_epochs or config.max_steps is None:
         return
-    steps_per_epoch = max(1, num_samples // config.global_batch_size)
+    steps_per_epoch = plan.steps_per_epoch
     if warmup_epochs * steps_per_epoch >= config.max_steps:
         raise ConfigError(
             f"attribute_warmup.epochs must be fewer than the run's epochs (max_steps {config.max_steps} of "
@@ -366,7 +366,10 @@ def pretrain_clip(config: ClipPretrainConfig, *, resume: bool = False, progress:
             world_scenes=config.data.world_scenes,
             world_group=config.data.world_group,
         )
-        _check_warmup_fits(config, len(dataset))
+        plan = BatchPlan(
+            len(dataset), config.global_batch_size, config.micro_batch_size, session.world_size, config.seed
+        )
+        _check_warmup_fits(config, plan)
         with session.accelerator.main_process_first():
             cache.prepare(videos_root, dataset.videos(), progress=progress)
         logger.info(
